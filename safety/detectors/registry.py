@@ -1,0 +1,151 @@
+"""The detector registry, loaded from ``registry.toml`` (data, not an if-chain).
+
+``Registry.detector(name)`` builds a detector on first use and caches it for the life of the
+process (thread-safe), so models load lazily and once. A :class:`Bundle` says which detector
+serves each channel; its digest covers every detector's artifact digest, so a result names the
+exact weights that produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from safety.artifacts import load_artifact
+from safety.detectors.protocol import Detector, DetectorKind
+from safety.errors import ConfigurationError, ModelError, UnknownDetectorError
+from safety.taxonomy import Channel
+
+#: Which detector kind serves which channel.
+CHANNEL_KINDS: dict[Channel, DetectorKind] = {
+    Channel.TEXT: DetectorKind.TEXT,
+    Channel.IMAGE: DetectorKind.IMAGE,
+    Channel.CROSS_MODAL: DetectorKind.TEXT_IMAGE,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectorSpec:
+    name: str
+    kind: DetectorKind
+    factory: Callable[[], Detector] | str
+    artifact: str | None = None
+    summary: str = ""
+
+    def build(self) -> Detector:
+        factory = _resolve(self.factory) if isinstance(self.factory, str) else self.factory
+        return factory()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    id: str
+    detectors: Mapping[Channel, str] = field(default_factory=dict)
+    summary: str = ""
+
+
+def _resolve(path: str) -> Callable[[], Detector]:
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ConfigurationError(f"factory {path!r} is not of the form 'module:attribute'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot import detector factory {path!r}: {exc}") from exc
+    return obj
+
+
+class Registry:
+    def __init__(self, specs: Mapping[str, DetectorSpec] = (), bundles: Mapping[str, Bundle] = ()) -> None:
+        self._specs: dict[str, DetectorSpec] = dict(specs)
+        self._bundles: dict[str, Bundle] = dict(bundles)
+        self._instances: dict[str, Detector] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_toml(cls, text: str) -> "Registry":
+        data = tomllib.loads(text)
+        specs = {}
+        for name, entry in data.get("detectors", {}).items():
+            try:
+                specs[name] = DetectorSpec(name=name, kind=DetectorKind(entry["kind"]), factory=entry["factory"],
+                                           artifact=entry.get("artifact"), summary=entry.get("summary", ""))
+            except (KeyError, ValueError) as exc:
+                raise ConfigurationError(f"registry entry {name!r} is invalid: {exc!r}") from exc
+        registry = cls(specs)
+        for bundle_id, entry in data.get("bundles", {}).items():
+            detectors = {Channel(c): entry[c.value] for c in Channel if c.value in entry}
+            registry.add_bundle(Bundle(id=bundle_id, detectors=detectors, summary=entry.get("summary", "")))
+        return registry
+
+    @classmethod
+    def default(cls) -> "Registry":
+        return cls.from_toml((resources.files("safety.detectors") / "registry.toml").read_text(encoding="utf-8"))
+
+    # -- registration -------------------------------------------------------------------------
+
+    def add(self, spec: DetectorSpec) -> None:
+        with self._lock:
+            self._specs[spec.name] = spec
+            self._instances.pop(spec.name, None)
+
+    def add_bundle(self, bundle: Bundle) -> None:
+        for channel, name in bundle.detectors.items():
+            spec = self.spec(name)
+            if spec.kind is not CHANNEL_KINDS[channel]:
+                raise ConfigurationError(
+                    f"bundle {bundle.id!r}: detector {name!r} is a {spec.kind.value} detector,"
+                    f" channel {channel.value!r} needs {CHANNEL_KINDS[channel].value}"
+                )
+        self._bundles[bundle.id] = bundle
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def spec(self, name: str) -> DetectorSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownDetectorError(f"unknown detector {name!r}; known: {', '.join(sorted(self._specs))}") from None
+
+    def bundle(self, bundle_id: str) -> Bundle:
+        try:
+            return self._bundles[bundle_id]
+        except KeyError:
+            raise UnknownDetectorError(
+                f"unknown model bundle {bundle_id!r}; known: {', '.join(sorted(self._bundles))}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def detector(self, name: str) -> Detector:
+        """The detector called ``name``, built on first use and then shared (lazy, once per process)."""
+        spec = self.spec(name)
+        instance = self._instances.get(name)
+        if instance is None:
+            with self._lock:
+                instance = self._instances.get(name)
+                if instance is None:
+                    instance = spec.build()
+                    self._instances[name] = instance
+        return instance
+
+    def bundle_digest(self, bundle: Bundle) -> str:
+        """sha256 over ``channel=detector@artifact-digest`` lines; reads manifests, not weights."""
+        lines = [f"bundle={bundle.id}"]
+        for channel in sorted(bundle.detectors):
+            spec = self.spec(bundle.detectors[channel])
+            try:
+                artifact = load_artifact(spec.artifact, verify=False).sha256 if spec.artifact else "-"
+            except ModelError:
+                artifact = "missing"
+            lines.append(f"{channel.value}={spec.name}@{artifact}")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()

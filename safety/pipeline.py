@@ -1,0 +1,245 @@
+"""moderate / moderate_batch: validate -> run channels (batched) -> merge -> policy -> result.
+
+Nothing else lives here. Each channel runs its detector once per batch, in a worker thread with a
+deadline; a detector that raises, times out or is not installed turns the verdict into the
+policy's failure action (``review`` by default, never ``allow``) with a reason naming the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+
+from safety.detectors.protocol import Detection
+from safety.detectors.registry import Registry
+from safety.errors import DetectorError, InputError, SafetyError
+from safety.inputs import ModerationInput, prepare, prepare_item
+from safety.limits import InputLimits
+from safety.policy import Policy, get_policy
+from safety.schema import (
+    BundleRef,
+    ChannelResult,
+    ChannelStatus,
+    ErrorInfo,
+    ImageSummary,
+    InputSummary,
+    ModerationResult,
+    PolicyRef,
+    Reason,
+)
+from safety.settings import Settings
+from safety.taxonomy import Action, Category, Channel
+
+log = logging.getLogger("safety")
+
+PolicyLike = str | Path | Policy
+
+#: What a channel needs from an item, and how to hand it to the channel's detector.
+_CHANNEL_INPUTS: dict[Channel, Callable[[ModerationInput], object | None]] = {
+    Channel.TEXT: lambda item: item.text,
+    Channel.IMAGE: lambda item: item.image,
+    Channel.CROSS_MODAL: lambda item: (item.text, item.image) if item.text is not None and item.image is not None else None,
+}
+_MAX_ERROR_CHARS = 300
+_CATEGORY_NAMES = frozenset(c.value for c in Category)
+
+
+@dataclass(frozen=True, slots=True)
+class _ChannelRun:
+    detections: list[Detection] | None
+    latency_ms: float
+    error: ErrorInfo | None = None
+    status: ChannelStatus = ChannelStatus.OK
+
+
+class Moderator:
+    """Holds a model bundle and runs moderation. Thread-safe; share one per process."""
+
+    def __init__(self, *, registry: Registry | None = None, bundle: str = "offline-default",
+                 limits: InputLimits | None = None, detector_timeout_s: float = 30.0,
+                 default_policy: PolicyLike = "default") -> None:
+        self.registry = registry or Registry.default()
+        self.bundle = self.registry.bundle(bundle)
+        self.limits = limits or InputLimits()
+        self.detector_timeout_s = detector_timeout_s
+        self.default_policy = get_policy(default_policy)  # fail fast on a bad default
+        self._executor = ThreadPoolExecutor(max_workers=2 * len(Channel), thread_name_prefix="safety-detector")
+        self._bundle_ref: BundleRef | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Moderator":
+        return cls(bundle=settings.bundle, limits=settings.limits(), detector_timeout_s=settings.detector_timeout_s,
+                   default_policy=settings.default_policy)
+
+    @property
+    def bundle_ref(self) -> BundleRef:
+        if self._bundle_ref is None:
+            self._bundle_ref = BundleRef(id=self.bundle.id, sha256=self.registry.bundle_digest(self.bundle))
+        return self._bundle_ref
+
+    def warm_up(self) -> dict[Channel, str | None]:
+        """Load every detector of the bundle now; return each channel's load error (or None)."""
+        errors: dict[Channel, str | None] = {}
+        for channel, name in self.bundle.detectors.items():
+            try:
+                self.registry.detector(name)
+                errors[channel] = None
+            except Exception as exc:  # noqa: BLE001 - reported, and requests fail closed on it
+                errors[channel] = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+                log.error("detector %s for channel %s failed to load: %s", name, channel.value, type(exc).__name__)
+        return errors
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def moderate(self, text: object = None, image: object = None, *, policy: PolicyLike | None = None) -> ModerationResult:
+        started = time.perf_counter()
+        item = prepare(text, image, limits=self.limits)
+        return self._moderate_prepared([item], self._policy(policy), started)[0]
+
+    def moderate_batch(self, items: Sequence[Mapping[str, object]], *, policy: PolicyLike | None = None) -> list[ModerationResult]:
+        started = time.perf_counter()
+        if isinstance(items, (str, bytes, Mapping)):
+            raise InputError("moderate_batch takes a sequence of {'text': ..., 'image': ...} mappings")
+        prepared = [prepare_item(i, item, limits=self.limits) for i, item in enumerate(items)]
+        return self._moderate_prepared(prepared, self._policy(policy), started)
+
+    def moderate_inputs(self, items: Sequence[ModerationInput], *, policy: PolicyLike | None = None) -> list[ModerationResult]:
+        """Moderate items already validated with :func:`safety.inputs.prepare` (used by the server)."""
+        return self._moderate_prepared(list(items), self._policy(policy), time.perf_counter())
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _policy(self, policy: PolicyLike | None) -> Policy:
+        return self.default_policy if policy is None else get_policy(policy)
+
+    def _moderate_prepared(self, items: list[ModerationInput], policy: Policy, started: float) -> list[ModerationResult]:
+        if not items:
+            return []
+        deadline = time.monotonic() + self.detector_timeout_s
+        pending = {channel: self._submit(channel, items) for channel in Channel}
+        runs = {channel: self._collect(channel, job, deadline) for channel, job in pending.items()}
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        return [self._verdict(i, item, runs, policy, elapsed_ms) for i, item in enumerate(items)]
+
+    def _submit(self, channel: Channel, items: list[ModerationInput]) -> tuple[list[int], Future | ErrorInfo | None]:
+        needed = [i for i, item in enumerate(items) if _CHANNEL_INPUTS[channel](item) is not None]
+        if not needed:
+            return needed, None
+        name = self.bundle.detectors.get(channel)
+        if name is None:
+            return needed, ErrorInfo(
+                type="no_detector",
+                message=f"no {channel.value} detector is installed in model bundle {self.bundle.id!r};"
+                        " the content was not assessed",
+            )
+        inputs = [_CHANNEL_INPUTS[channel](items[i]) for i in needed]
+        return needed, self._executor.submit(self._predict, name, inputs)
+
+    def _predict(self, name: str, inputs: list) -> tuple[list[Detection], float]:
+        t0 = time.perf_counter()
+        detections = self.registry.detector(name).predict_batch(inputs)
+        if len(detections) != len(inputs):
+            raise DetectorError(f"detector {name!r} returned {len(detections)} results for {len(inputs)} inputs")
+        return detections, (time.perf_counter() - t0) * 1000.0
+
+    def _collect(self, channel: Channel, job: tuple[list[int], Future | ErrorInfo | None], deadline: float) -> dict[int, _ChannelRun]:
+        needed, work = job
+        if work is None:
+            return {}
+        if isinstance(work, ErrorInfo):
+            return {i: _ChannelRun(None, 0.0, work, ChannelStatus.UNAVAILABLE) for i in needed}
+        try:
+            detections, latency = work.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            work.cancel()
+            error = ErrorInfo(type="detector_timeout",
+                              message=f"the {channel.value} detector did not answer within {self.detector_timeout_s:g} s")
+            log.warning("channel %s timed out", channel.value)
+            return {i: _ChannelRun(None, self.detector_timeout_s * 1000.0, error, ChannelStatus.TIMEOUT) for i in needed}
+        except Exception as exc:  # noqa: BLE001 - any detector failure fails closed
+            code = exc.code if isinstance(exc, SafetyError) else DetectorError.code
+            error = ErrorInfo(type=code, message=f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS])
+            log.error("channel %s failed: %s", channel.value, type(exc).__name__)
+            return {i: _ChannelRun(None, 0.0, error, ChannelStatus.ERROR) for i in needed}
+        return {i: _ChannelRun([d], latency) for i, d in zip(needed, detections, strict=True)}
+
+    def _channel_result(self, channel: Channel, run: _ChannelRun | None) -> ChannelResult:
+        if run is None:
+            return ChannelResult(status=ChannelStatus.SKIPPED)
+        name = self.bundle.detectors.get(channel)
+        info = None
+        if run.status is ChannelStatus.OK and name is not None:
+            info = self.registry.detector(name).info
+        detection = run.detections[0] if run.detections else None
+        return ChannelResult(
+            status=run.status,
+            scores={c.value: float(s) for c, s in detection.scores.items()} if detection else {},
+            raw_scores={k: float(v) for k, v in detection.raw_scores.items()} if detection else {},
+            model_id=info.id if info else name,
+            model_version=info.version if info else None,
+            model_sha256=info.sha256 if info else None,
+            latency_ms=round(run.latency_ms, 3),
+            error=run.error,
+        )
+
+    def _verdict(self, index: int, item: ModerationInput, runs: dict[Channel, dict[int, _ChannelRun]],
+                 policy: Policy, elapsed_ms: float) -> ModerationResult:
+        channels = {channel: self._channel_result(channel, runs[channel].get(index)) for channel in Channel}
+        categories, reasons = policy.judge(merge_channel_scores(channels))
+        for channel, result in channels.items():
+            if result.status.failed:
+                reasons.append(Reason(
+                    code="channel_failed",
+                    action=policy.failure_action,
+                    channel=channel,
+                    message=f"{channel.value} channel {result.status.value}: {result.error.message if result.error else ''}"
+                            f" -> {policy.failure_action.value} (fail closed)",
+                ))
+        action = Action.most_severe([r.action for r in reasons])
+        image = item.image
+        return ModerationResult(
+            id=f"modr-{uuid.uuid4().hex}",
+            flagged=action is not Action.ALLOW,
+            action=action,
+            categories=categories,
+            channels=channels,
+            reasons=reasons,
+            policy=PolicyRef(name=policy.name, version=policy.version),
+            model_bundle=self.bundle_ref,
+            input=InputSummary(
+                text_chars=None if item.text is None else len(item.text),
+                text_sha256=item.text_sha256,
+                image=None if image is None else ImageSummary(format=image.format, width=image.width,
+                                                             height=image.height, frames=image.n_frames,
+                                                             sha256=image.sha256),
+            ),
+            latency_ms=round(elapsed_ms, 3),
+        )
+
+
+def merge_channel_scores(channels: Mapping[Channel, ChannelResult]) -> dict[Category, tuple[float, list[Channel]]]:
+    """Per category, the highest score among the channels that assessed it, and those channels.
+
+    The conservative rule until a calibrated combiner is fitted: no channel can lower another's
+    evidence.
+    """
+    merged: dict[Category, tuple[float, list[Channel]]] = {}
+    for channel, result in channels.items():
+        if result.status is not ChannelStatus.OK:
+            continue
+        for name, score in result.scores.items():
+            if name not in _CATEGORY_NAMES:
+                continue  # a signal (e.g. cross-modal similarity), not a category score
+            category = Category(name)
+            best, sources = merged.get(category, (0.0, []))
+            merged[category] = (max(best, score), [*sources, channel])
+    return merged

@@ -1,0 +1,111 @@
+"""The one result schema, shared by the Python API, the CLI and the REST API.
+
+``ModerationResult`` always has the same shape whatever the input: every canonical category is
+present (``probability`` is ``null`` when no detector assessed it) and every channel is present
+(``status`` says whether it ran). The OpenAI-compatible REST shape is a view of this model
+(``safety.server.openai_compat``), not a second source of truth.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from safety.taxonomy import Action, Category, Channel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class ChannelStatus(StrEnum):
+    OK = "ok"
+    #: The input has nothing for this channel (e.g. the image channel of a text-only request).
+    SKIPPED = "skipped"
+    #: The input needs this channel but no detector for it is installed. Fails closed.
+    UNAVAILABLE = "unavailable"
+    #: The detector raised. Fails closed.
+    ERROR = "error"
+    #: The detector did not answer in time. Fails closed.
+    TIMEOUT = "timeout"
+
+    @property
+    def failed(self) -> bool:
+        return self in (ChannelStatus.UNAVAILABLE, ChannelStatus.ERROR, ChannelStatus.TIMEOUT)
+
+
+class ErrorInfo(_Model):
+    type: str = Field(description="Stable error code, e.g. 'detector_timeout'.")
+    message: str
+
+
+class ChannelResult(_Model):
+    status: ChannelStatus
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Canonical category (or signal) -> score from this channel."
+    )
+    raw_scores: dict[str, float] = Field(
+        default_factory=dict, description="The model's own label -> score, before the taxonomy mapping."
+    )
+    model_id: str | None = None
+    model_version: str | None = None
+    model_sha256: str | None = None
+    latency_ms: float | None = None
+    error: ErrorInfo | None = None
+
+
+class CategoryResult(_Model):
+    probability: float | None = Field(description="Score in [0, 1]; null when no detector assessed it.")
+    flagged: bool = Field(description="probability >= threshold (the policy's review threshold).")
+    action: Action
+    threshold: float = Field(description="The policy's review threshold for this category.")
+    block_threshold: float
+    sources: list[Channel] = Field(description="Channels whose scores produced the probability.")
+
+
+class Reason(_Model):
+    code: str = Field(description="Machine-readable: 'category_threshold' or 'channel_failed'.")
+    message: str = Field(description="Human-readable explanation.")
+    action: Action
+    category: Category | None = None
+    channel: Channel | None = None
+
+
+class PolicyRef(_Model):
+    name: str
+    version: str
+
+
+class BundleRef(_Model):
+    id: str
+    sha256: str = Field(description="Digest over the bundle's detectors and their artifact digests.")
+
+
+class ImageSummary(_Model):
+    format: str
+    width: int
+    height: int
+    frames: int
+    sha256: str
+
+
+class InputSummary(_Model):
+    """What was moderated, without the content itself (raw content is never echoed or logged)."""
+
+    text_chars: int | None = None
+    text_sha256: str | None = None
+    image: ImageSummary | None = None
+
+
+class ModerationResult(_Model):
+    id: str
+    flagged: bool = Field(description="True when action is not 'allow'.")
+    action: Action
+    categories: dict[Category, CategoryResult]
+    channels: dict[Channel, ChannelResult]
+    reasons: list[Reason]
+    policy: PolicyRef
+    model_bundle: BundleRef
+    input: InputSummary
+    latency_ms: float

@@ -1,0 +1,59 @@
+"""The FastAPI app factory. ``create_app()`` builds a fresh app; nothing is global."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from safety import __version__
+from safety.pipeline import Moderator
+from safety.server import errors, openai_compat, routes
+from safety.settings import Settings
+
+log = logging.getLogger("safety.server")
+
+
+def create_app(settings: Settings | None = None, *, moderator: Moderator | None = None) -> FastAPI:
+    """Build the app. ``moderator`` overrides the one built from ``settings`` (tests, embedding)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
+        owned = moderator is None
+        app.state.moderator = moderator or Moderator.from_settings(settings)
+        app.state.ready = threading.Event()
+        app.state.load_errors = {}
+
+        def load() -> None:
+            app.state.load_errors = app.state.moderator.warm_up()
+            app.state.moderator.bundle_ref  # noqa: B018 - compute the bundle digest once, now
+            app.state.ready.set()
+            log.info("models loaded; ready")
+
+        if settings.preload:
+            threading.Thread(target=load, name="safety-preload", daemon=True).start()
+        else:
+            app.state.ready.set()
+        yield
+        if owned:
+            app.state.moderator.close()
+
+    app = FastAPI(
+        title="safety",
+        version=__version__,
+        summary="Self-hosted multimodal harmful-content moderation.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(routes.router)
+    app.include_router(openai_compat.router)
+    return app

@@ -1,0 +1,81 @@
+"""Errors over HTTP: one table from exception class to status, one JSON body shape.
+
+The body follows the OpenAI error shape so both APIs (and the ``openai`` client) read it::
+
+    {"error": {"message": "...", "type": "invalid_request_error", "code": "corrupt_image", "param": null}}
+
+Bad input always gets a 4xx; a 5xx means a bug or a broken installation, never the client's input.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from safety import errors as e
+
+log = logging.getLogger("safety.server")
+
+#: Most specific class first: the first ``isinstance`` match wins.
+STATUS_BY_ERROR: tuple[tuple[type[e.SafetyError], int], ...] = (
+    (e.TextTooLongError, 413),
+    (e.ImageTooLargeError, 413),
+    (e.UnsupportedImageFormatError, 415),
+    (e.CorruptImageError, 422),
+    (e.UnknownPolicyError, 422),
+    (e.InvalidPolicyError, 422),
+    (e.InputError, 400),
+    (e.UnknownDetectorError, 500),
+    (e.SafetyError, 500),
+)
+
+
+def status_for(exc: e.SafetyError) -> int:
+    return next(status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls))
+
+
+def error_body(code: str, message: str, status: int, param: str | None = None) -> dict:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "code": code, "param": param}}
+
+
+class HTTPError(e.InvalidRequestError):
+    """A request-level problem detected by the server itself, with its own status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HTTPError)
+    async def _http_error(_: Request, exc: HTTPError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.status), status_code=exc.status)
+
+    @app.exception_handler(e.SafetyError)
+    async def _safety_error(_: Request, exc: e.SafetyError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("server-side error: %s", type(exc).__name__)
+        return JSONResponse(error_body(exc.code, exc.message, status), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body') or 'body'}: {err.get('msg')}" for err in problems
+        )
+        return JSONResponse(error_body("invalid_request", message or "invalid request", 422, loc or None), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _starlette(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail), exc.status_code), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))

@@ -1,0 +1,47 @@
+"""Settings for the library's default moderator, the CLI and the server (pydantic BaseSettings).
+
+Every field can be set from the environment with the ``SAFETY_`` prefix, e.g.
+``SAFETY_MAX_TEXT_CHARS=10000`` or ``SAFETY_DEFAULT_POLICY=strict``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from safety.limits import DEFAULT_IMAGE_FORMATS, InputLimits
+
+_LIMITS = InputLimits()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFETY_", extra="ignore", frozen=True)
+
+    bundle: str = Field("offline-default", description="Model bundle from the detector registry.")
+    default_policy: str = Field("default", description="Policy used when a request names none.")
+    detector_timeout_s: float = Field(30.0, gt=0, description="Budget per batch for each channel; on expiry the verdict fails closed.")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice).")
+
+    max_text_chars: int = Field(_LIMITS.max_text_chars, ge=1)
+    max_image_bytes: int = Field(_LIMITS.max_image_bytes, ge=1)
+    max_image_pixels: int = Field(_LIMITS.max_image_pixels, ge=1)
+    max_image_frames: int = Field(_LIMITS.max_image_frames, ge=1)
+    image_formats: frozenset[str] = DEFAULT_IMAGE_FORMATS
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    #: Largest HTTP request body accepted (base64 inflates images by 4/3).
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    #: Most inputs in one OpenAI-style list request.
+    max_batch_items: int = Field(64, ge=1)
+    #: Load every model at start-up (``/readyz`` turns OK when done) instead of on first request.
+    preload: bool = True
+
+    def limits(self) -> InputLimits:
+        return InputLimits(
+            max_text_chars=self.max_text_chars,
+            max_image_bytes=self.max_image_bytes,
+            max_image_pixels=self.max_image_pixels,
+            max_image_frames=self.max_image_frames,
+            image_formats=frozenset(f.upper() for f in self.image_formats),
+        )
