@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from safety.detectors.protocol import DetectorKind, TextDetector
+from safety.detectors.registry import Bundle, DetectorSpec, Registry
+from safety.errors import ConfigurationError, UnknownDetectorError
+from safety.taxonomy import Channel
+from tests import fakes
+
+
+def test_default_registry_is_data():
+    registry = Registry.default()
+    assert "jigsaw-bilstm" in registry.names()
+    bundle = registry.bundle("offline-default")
+    assert bundle.detectors == {Channel.TEXT: "jigsaw-bilstm"}
+    assert len(registry.bundle_digest(bundle)) == 64
+
+
+def test_detectors_are_built_lazily_and_once():
+    calls: list = []
+    registry = Registry()
+    registry.add(DetectorSpec(name="kw", kind=DetectorKind.TEXT, factory=fakes.counting_factory(fakes.KeywordText, calls)))
+    assert calls == []
+    first = registry.detector("kw")
+    assert registry.detector("kw") is first
+    assert calls == [1]
+    assert isinstance(first, TextDetector)
+
+
+def test_factory_strings_resolve_and_fail_clearly():
+    registry = Registry.from_toml(
+        '[detectors.kw]\nkind = "text"\nfactory = "tests.fakes:KeywordText"\n'
+        '[detectors.bad]\nkind = "text"\nfactory = "tests.fakes:DoesNotExist"\n'
+        '[bundles.b]\ntext = "kw"\n'
+    )
+    assert registry.detector("kw").info.id == "keyword-text"
+    with pytest.raises(ConfigurationError, match="DoesNotExist"):
+        registry.detector("bad")
+
+
+def test_bundle_kind_mismatch_and_unknown_names():
+    registry = Registry()
+    registry.add(DetectorSpec(name="kw", kind=DetectorKind.TEXT, factory=fakes.KeywordText))
+    with pytest.raises(ConfigurationError, match="channel 'image' needs image"):
+        registry.add_bundle(Bundle(id="b", detectors={Channel.IMAGE: "kw"}))
+    with pytest.raises(UnknownDetectorError, match="known: kw"):
+        registry.detector("nope")
+    with pytest.raises(UnknownDetectorError):
+        registry.bundle("nope")
+    with pytest.raises(ConfigurationError, match="invalid"):
+        Registry.from_toml('[detectors.x]\nkind = "video"\nfactory = "a:b"\n')
