@@ -18,6 +18,9 @@ class InputLimits:
     max_image_bytes: int = 20 * 1024 * 1024
     #: Largest accepted decoded image, in pixels (width x height) per frame: decompression-bomb guard.
     max_image_pixels: int = 40_000_000
+    #: Longest accepted side, in pixels (JPEG's own maximum): bounds degenerate strips such as
+    #: 1 x 30,000,000 that pass the pixel limit but are useless to every model.
+    max_image_side: int = 65_535
     #: Animated images are sampled to at most this many frames, evenly spaced.
     max_image_frames: int = 8
     #: Pillow format names accepted.

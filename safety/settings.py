@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(_LIMITS.max_text_chars, ge=1)
     max_image_bytes: int = Field(_LIMITS.max_image_bytes, ge=1)
     max_image_pixels: int = Field(_LIMITS.max_image_pixels, ge=1)
+    max_image_side: int = Field(_LIMITS.max_image_side, ge=1)
     max_image_frames: int = Field(_LIMITS.max_image_frames, ge=1)
     image_formats: frozenset[str] = DEFAULT_IMAGE_FORMATS
 
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
             max_text_chars=self.max_text_chars,
             max_image_bytes=self.max_image_bytes,
             max_image_pixels=self.max_image_pixels,
+            max_image_side=self.max_image_side,
             max_image_frames=self.max_image_frames,
             image_formats=frozenset(f.upper() for f in self.image_formats),
         )

@@ -66,3 +66,19 @@ def spec(name: str, kind: DetectorKind, factory) -> DetectorSpec:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    data = bytearray(png_bytes(size=(1, 1)))
+    ihdr = 8 + 4  # signature, chunk length
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    return bytes(data)
+
+
+def tiff_bytes() -> bytes:
+    return png_bytes(fmt="TIFF")

@@ -63,6 +63,10 @@ def _resolve(path: str) -> Callable[[], Detector]:
     return obj
 
 
+_DEFAULT: "Registry | None" = None
+_DEFAULT_LOCK = threading.Lock()
+
+
 class Registry:
     def __init__(self, specs: Mapping[str, DetectorSpec] = (), bundles: Mapping[str, Bundle] = ()) -> None:
         self._specs: dict[str, DetectorSpec] = dict(specs)
@@ -88,7 +92,12 @@ class Registry:
 
     @classmethod
     def default(cls) -> "Registry":
-        return cls.from_toml((resources.files("safety.detectors") / "registry.toml").read_text(encoding="utf-8"))
+        """The process-wide registry of ``registry.toml``: every default moderator shares its models."""
+        global _DEFAULT
+        with _DEFAULT_LOCK:
+            if _DEFAULT is None:
+                _DEFAULT = cls.from_toml((resources.files("safety.detectors") / "registry.toml").read_text(encoding="utf-8"))
+            return _DEFAULT
 
     # -- registration -------------------------------------------------------------------------
 

@@ -11,10 +11,20 @@ import binascii
 import json
 import re
 
-from fastapi import Request
-from starlette.datastructures import UploadFile
+from dataclasses import dataclass
 
-from safety.errors import EmptyInputError, ImageTooLargeError, InvalidBase64Error, InvalidTextError
+from fastapi import Request
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartState, parse_options_header
+
+from safety.errors import (
+    EmptyInputError,
+    ImageTooLargeError,
+    InvalidBase64Error,
+    InvalidRequestError,
+    InvalidTextError,
+)
 from safety.server.errors import HTTPError
 
 _DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.ASCII)
@@ -83,8 +93,75 @@ def decode_image_payload(value: str, *, max_bytes: int, what: str = "image") -> 
     return data
 
 
-async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
-    data = await upload.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ImageTooLargeError(f"uploaded image is over the limit of {max_bytes:,} bytes")
-    return data
+@dataclass(frozen=True, slots=True)
+class FormPart:
+    name: str
+    filename: str | None
+    data: bytes
+
+    def text(self) -> str:
+        """The part as UTF-8 text; invalid UTF-8 is an error, never silently replaced."""
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidTextError(f"form field {self.name!r} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def parse_multipart(body: bytes, content_type: str, *, max_parts: int = 8) -> dict[str, FormPart]:
+    """Parse a ``multipart/form-data`` body held in memory, keeping each part's raw bytes.
+
+    Starlette's form parser falls back to latin-1 for fields that are not UTF-8; moderation must
+    see exactly what was sent, so parts are parsed here and decoded strictly by the caller.
+    """
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise InvalidRequestError("multipart body without a boundary parameter in its content type")
+    parts: list[FormPart] = []
+    state: dict = {}
+
+    def on_part_begin() -> None:
+        state.update(headers={}, field=b"", value=b"", data=bytearray())
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["field"].lower()] = state["value"]
+        state.update(field=b"", value=b"")
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        state["data"] += data[start:end]
+
+    def on_part_end() -> None:
+        disposition, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in params:
+            raise InvalidRequestError("multipart part without a form-data name")
+        filename = params.get(b"filename")
+        parts.append(FormPart(name=params[b"name"].decode("utf-8", "replace"),
+                              filename=None if filename is None else filename.decode("utf-8", "replace"),
+                              data=bytes(state["data"])))
+        if len(parts) > max_parts:
+            raise InvalidRequestError(f"too many form parts (limit {max_parts})")
+
+    parser = MultipartParser(boundary, callbacks={
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_part_data": on_part_data, "on_part_end": on_part_end,
+    })
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InvalidRequestError(f"malformed multipart body: {exc}") from None
+    if state and parser.state != MultipartState.END:
+        raise InvalidRequestError("malformed multipart body: it ends before its closing boundary")
+    if not parts:
+        raise EmptyInputError("multipart body has no parts")
+    names = [p.name for p in parts]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidRequestError(f"form fields given more than once: {duplicates}")
+    return {p.name: p for p in parts}

@@ -6,14 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.datastructures import UploadFile
 
-from safety.errors import InvalidRequestError
+from safety.errors import EmptyInputError, ImageTooLargeError, InvalidRequestError
 from safety.inputs import prepare
 from safety.schema import ModerationResult
 from safety.server.deps import ModeratorDep, SettingsDep
 from safety.server.errors import HTTPError
-from safety.server.payloads import decode_image_payload, media_type, parse_json, read_body, read_upload
+from safety.server.payloads import decode_image_payload, media_type, parse_json, parse_multipart, read_body
 
 router = APIRouter()
 
@@ -65,23 +64,22 @@ async def _from_json(request: Request, settings) -> tuple[str | None, bytes | No
 
 
 async def _from_multipart(request: Request, settings) -> tuple[str | None, bytes | None, str | None]:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
-        raise HTTPError(413, "request_too_large", f"request body exceeds the limit of {settings.max_request_bytes:,} bytes")
-    try:
-        form = await request.form(max_files=1, max_fields=4, max_part_size=settings.max_text_chars * 4 + 1024)
-    except Exception as exc:  # noqa: BLE001 - python-multipart/starlette parse errors vary
-        raise InvalidRequestError(f"malformed multipart body: {exc}") from None
-    unknown = set(form.keys()) - {"text", "image", "policy"}
+    body = await read_body(request, settings.max_request_bytes)
+    parts = parse_multipart(body, request.headers["content-type"])
+    unknown = set(parts) - {"text", "image", "policy"}
     if unknown:
         raise InvalidRequestError(f"unknown form fields {sorted(unknown)}; allowed: text, image, policy")
-    text, image, policy = form.get("text"), form.get("image"), form.get("policy")
-    if isinstance(text, UploadFile) or isinstance(policy, UploadFile):
+    text, image, policy = parts.get("text"), parts.get("image"), parts.get("policy")
+    if (text and text.filename is not None) or (policy and policy.filename is not None):
         raise InvalidRequestError("'text' and 'policy' must be plain form fields, not files")
-    if image is not None and not isinstance(image, UploadFile):
-        raise InvalidRequestError("'image' must be a file upload")
-    data = None if image is None else await read_upload(image, max_bytes=settings.max_image_bytes)
-    return text, data, policy
+    if image is not None and image.filename is None:
+        raise InvalidRequestError("'image' must be a file upload (a part with a filename)")
+    if image is not None and not image.data:
+        raise EmptyInputError("the uploaded image is empty")
+    if image is not None and len(image.data) > settings.max_image_bytes:
+        raise ImageTooLargeError(f"uploaded image is over the limit of {settings.max_image_bytes:,} bytes")
+    return (None if text is None else text.text(), None if image is None else image.data,
+            None if policy is None else policy.text())
 
 
 @router.post(
