@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from safety.errors import DetectorError, InputError, SafetyError
 from safety.inputs import ModerationInput, prepare, prepare_item
 from safety.limits import InputLimits
 from safety.policy import Policy, get_policy
+from safety.runtime import inference_executor
 from safety.schema import (
     BundleRef,
     ChannelResult,
@@ -69,7 +70,7 @@ class Moderator:
         self.limits = limits or InputLimits()
         self.detector_timeout_s = detector_timeout_s
         self.default_policy = get_policy(default_policy)  # fail fast on a bad default
-        self._executor = ThreadPoolExecutor(max_workers=2 * len(Channel), thread_name_prefix="safety-detector")
+        self._inference = inference_executor()  # models load and run on one thread (safety.runtime)
         self._bundle_ref: BundleRef | None = None
 
     @classmethod
@@ -88,15 +89,12 @@ class Moderator:
         errors: dict[Channel, str | None] = {}
         for channel, name in self.bundle.detectors.items():
             try:
-                self.registry.detector(name)
+                self._inference.submit(self.registry.detector, name).result()
                 errors[channel] = None
             except Exception as exc:  # noqa: BLE001 - reported, and requests fail closed on it
                 errors[channel] = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
                 log.error("detector %s for channel %s failed to load: %s", name, channel.value, type(exc).__name__)
         return errors
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -142,7 +140,7 @@ class Moderator:
                         " the content was not assessed",
             )
         inputs = [_CHANNEL_INPUTS[channel](items[i]) for i in needed]
-        return needed, self._executor.submit(self._predict, name, inputs)
+        return needed, self._inference.submit(self._predict, name, inputs)
 
     def _predict(self, name: str, inputs: list) -> tuple[list[Detection], float]:
         t0 = time.perf_counter()

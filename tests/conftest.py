@@ -39,9 +39,7 @@ def png() -> bytes:
 @pytest.fixture(scope="session")
 def real_moderator() -> Moderator:
     """The offline default bundle (real Jigsaw BiLSTM), shared by the whole session."""
-    moderator = Moderator()
-    yield moderator
-    moderator.close()
+    return Moderator()
 
 
 def fake_registry(**channels: DetectorSpec) -> Registry:

@@ -27,7 +27,6 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        owned = moderator is None
         app.state.moderator = moderator or Moderator.from_settings(settings)
         app.state.ready = threading.Event()
         app.state.load_errors = {}
@@ -43,8 +42,6 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
         else:
             app.state.ready.set()
         yield
-        if owned:
-            app.state.moderator.close()
 
     app = FastAPI(
         title="safety",
