@@ -1,7 +1,7 @@
 """Command line: ``safety moderate ...`` and ``safety serve ...``.
 
-Exit status: 0 when moderation ran (whatever the verdict; read ``action``), 2 for bad input or
-usage, 1 for any other failure.
+Exit status: 0 when moderation ran (whatever the verdict; read ``action``), 2 for bad input, an
+unknown or invalid policy, or bad usage, 1 for any other failure.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from safety.errors import InputError, SafetyError
+from safety.errors import InputError, InvalidPolicyError, SafetyError, UnknownPolicyError
 
 
 def _cmd_moderate(args: argparse.Namespace) -> int:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except InputError as exc:
+    except (InputError, UnknownPolicyError, InvalidPolicyError) as exc:
         print(f"safety: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
     except SafetyError as exc:

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from safety.cli import main
+from safety.schema import ModerationResult
+from tests.conftest import png_bytes
+
+
+def test_moderate_prints_a_readable_verdict(capsys):
+    assert main(["moderate", "--text", "you are a stupid idiot"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("action: block")
+    assert "* insult" in out and "block threshold" in out
+
+
+def test_moderate_json_is_the_schema(capsys, tmp_path):
+    image = tmp_path / "a.png"
+    image.write_bytes(png_bytes())
+    assert main(["moderate", "--text", "have a lovely day", "--image", str(image), "--json", "--policy", "strict"]) == 0
+    result = ModerationResult.model_validate_json(capsys.readouterr().out)
+    assert result.policy.name == "strict" and result.input.image.format == "PNG"
+    assert result.action.value == "block"  # strict blocks what no detector could assess
+
+
+def test_text_from_stdin(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("have a lovely day\n"))
+    assert main(["moderate", "--text", "-", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["action"] == "allow"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["moderate"], "empty_input"),
+        (["moderate", "--text", ""], "empty_input"),
+        (["moderate", "--image", "/no/such/file.png"], "image_not_found"),
+        (["moderate", "--text", "hi", "--policy", "nope"], "unknown_policy"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(capsys, argv, needle):
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_starts_the_rest_service():
+    port = _free_port()
+    script = Path(sys.executable).with_name("safety")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "safety.cli"]
+    process = subprocess.Popen([*command, "serve", "--port", str(port), "--log-level", "warning"],
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "server exited"
+            time.sleep(0.2)
+        response = httpx.post(f"{base}/v1/moderate", json={"text": "you are a stupid idiot"}, timeout=30)
+        assert response.status_code == 200 and response.json()["action"] == "block"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
