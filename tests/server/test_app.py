@@ -74,3 +74,21 @@ def test_openai_view_mapping_is_explicit(real_moderator):
     assert view.category_applied_input_types["harassment"] == ["text"]
     assert view.category_applied_input_types["sexual"] == []  # not assessed, not "clean"
     assert view.flagged is result.flagged
+
+
+def test_a_server_bug_is_a_json_500_that_does_not_echo_content():
+    from fastapi.testclient import TestClient
+
+    from safety.pipeline import Moderator
+    from safety.server import create_app
+    from safety.settings import Settings
+
+    class Broken(Moderator):
+        def moderate_inputs(self, items, *, policy=None):
+            raise RuntimeError(f"bug while handling {items[0].text}")
+
+    with TestClient(create_app(Settings(preload=False), moderator=Broken()), raise_server_exceptions=False) as client:
+        response = client.post("/v1/moderate", json={"text": "SECRET-TEXT"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "SECRET-TEXT" not in response.text
