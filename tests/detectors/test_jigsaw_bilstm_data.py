@@ -9,28 +9,8 @@ import numpy as np
 import pytest
 
 from safety.detectors.text.jigsaw_bilstm import JigsawBiLSTMDetector
+from safety.evaluation.metrics import auroc
 from tests.conftest import SHARED_DATA
-
-def auroc(y: np.ndarray, score: np.ndarray) -> float:
-    """Mann-Whitney AUROC with average ranks for ties."""
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score))
-    sorted_scores = score[order]
-    i = 0
-    while i < len(score):
-        j = i
-        while j + 1 < len(score) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    positives = y.sum()
-    negatives = len(y) - positives
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def test_auroc_helper_on_a_hand_computed_case():
-    assert auroc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
-    assert auroc(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.5)
 
 
 @pytest.mark.shared_data

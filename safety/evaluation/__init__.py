@@ -1,0 +1,1 @@
+"""Evaluation: pure metric functions (``metrics``, ``fairness``) and the held-out suite loader (``suites``)."""

@@ -1,0 +1,63 @@
+"""Load the held-out text evaluation suites kept under ``eval/text/<name>/suite.jsonl``.
+
+The suites live in the source repository next to the package (``<repo>/eval``), not inside it:
+they are available in a checkout, not in an installed wheel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["REPO_ROOT", "EVAL_TEXT_DIR", "load_jsonl", "suite_path", "load_suite", "labels", "group_masks"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EVAL_TEXT_DIR = REPO_ROOT / "eval" / "text"
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Every non-blank line of ``path`` parsed as JSON, in order."""
+    rows = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not JSON: {exc.msg}") from exc
+    return rows
+
+
+def suite_path(name: str) -> Path:
+    """``<repo>/eval/text/<name>/suite.jsonl`` (e.g. ``"identity"``, ``"functional"``).
+
+    The path is returned whether or not the file exists; ``name`` must be a plain folder name.
+    """
+    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+        raise ValueError(f"suite name must be a plain folder name, got {name!r}")
+    return EVAL_TEXT_DIR / name / "suite.jsonl"
+
+
+def load_suite(name: str) -> list[dict]:
+    """The rows of the named suite."""
+    return load_jsonl(suite_path(name))
+
+
+def labels(rows: Sequence[dict], category: str) -> NDArray[np.int64]:
+    """The 0/1 label of ``category`` for each row, as an int array."""
+    return np.array([int(row["labels"][category]) for row in rows], dtype=np.int64)
+
+
+def group_masks(rows: Sequence[dict], group_ids: Iterable[str] | None = None) -> dict[str, NDArray[np.bool_]]:
+    """A boolean mask per identity group over ``rows`` (a row's ``groups`` list), for fairness metrics.
+
+    ``group_ids`` fixes which groups and their order; by default every group seen, sorted.
+    """
+    if group_ids is None:
+        group_ids = sorted({g for row in rows for g in row.get("groups", [])})
+    return {g: np.array([g in row.get("groups", []) for row in rows], dtype=bool) for g in group_ids}
