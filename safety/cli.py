@@ -44,6 +44,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from safety.training import train_text
+
+    recipes = {"text": train_text.main}
+    return recipes[args.recipe](args.recipe_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safety", description="Self-hosted multimodal harmful-content moderation.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--policy", help="default policy for requests that name none")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=_cmd_serve)
+
+    train = commands.add_parser("train", help="run a training recipe (reads ../shared/data by default)")
+    train.add_argument("recipe", choices=["text"], help="text: the MiniLM text classifier (models/minilm_toxicity)")
+    train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="options of the recipe (see --help of the recipe)")
+    train.set_defaults(run=_cmd_train)
     return parser
 
 

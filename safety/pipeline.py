@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from safety.detectors.protocol import Detection
@@ -24,6 +24,7 @@ from safety.limits import InputLimits
 from safety.policy import Policy, get_policy
 from safety.runtime import inference_executor
 from safety.schema import (
+    AuxiliaryResult,
     BundleRef,
     ChannelResult,
     ChannelStatus,
@@ -33,6 +34,7 @@ from safety.schema import (
     ModerationResult,
     PolicyRef,
     Reason,
+    Span,
 )
 from safety.settings import Settings
 from safety.taxonomy import Action, Category, Channel
@@ -57,6 +59,7 @@ class _ChannelRun:
     latency_ms: float
     error: ErrorInfo | None = None
     status: ChannelStatus = ChannelStatus.OK
+    auxiliary: dict[str, AuxiliaryResult] = field(default_factory=dict)
 
 
 class Moderator:
@@ -87,10 +90,10 @@ class Moderator:
     def warm_up(self) -> dict[Channel, str | None]:
         """Load every detector of the bundle now; return each channel's load error (or None)."""
         errors: dict[Channel, str | None] = {}
-        for channel, name in self.bundle.detectors.items():
+        for channel, name in self.bundle.all_detectors():
             try:
                 self._inference.submit(self.registry.detector, name).result()
-                errors[channel] = None
+                errors.setdefault(channel, None)
             except Exception as exc:  # noqa: BLE001 - reported, and requests fail closed on it
                 errors[channel] = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
                 log.error("detector %s for channel %s failed to load: %s", name, channel.value, type(exc).__name__)
@@ -140,14 +143,35 @@ class Moderator:
                         " the content was not assessed",
             )
         inputs = [_CHANNEL_INPUTS[channel](items[i]) for i in needed]
-        return needed, self._inference.submit(self._predict, name, inputs)
+        return needed, self._inference.submit(self._predict, channel, name, inputs)
 
-    def _predict(self, name: str, inputs: list) -> tuple[list[Detection], float]:
-        t0 = time.perf_counter()
+    def _run_detector(self, name: str, inputs: list) -> list[Detection]:
         detections = self.registry.detector(name).predict_batch(inputs)
         if len(detections) != len(inputs):
             raise DetectorError(f"detector {name!r} returned {len(detections)} results for {len(inputs)} inputs")
-        return detections, (time.perf_counter() - t0) * 1000.0
+        return detections
+
+    def _predict(self, channel: Channel, name: str, inputs: list) -> tuple[list[Detection], float, list[dict]]:
+        """The channel's primary detector (its failure fails the channel), then its auxiliary ones
+        (a failure there is reported beside the result and changes nothing else)."""
+        t0 = time.perf_counter()
+        detections = self._run_detector(name, inputs)
+        latency = (time.perf_counter() - t0) * 1000.0
+        auxiliary: list[dict[str, AuxiliaryResult]] = [{} for _ in inputs]
+        for aux_name in self.bundle.auxiliary.get(channel, ()):
+            try:
+                detector = self.registry.detector(aux_name)
+                for slot, detection in zip(auxiliary, self._run_detector(aux_name, inputs), strict=True):
+                    slot[detector.info.id] = AuxiliaryResult(
+                        scores={c.value: float(v) for c, v in detection.scores.items()},
+                        model_version=detector.info.version)
+            except Exception as exc:  # noqa: BLE001 - auxiliary evidence is optional
+                log.warning("auxiliary detector %s failed: %s", aux_name, type(exc).__name__)
+                error = ErrorInfo(type=getattr(exc, "code", DetectorError.code),
+                                  message=f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS])
+                for slot in auxiliary:
+                    slot[aux_name] = AuxiliaryResult(error=error)
+        return detections, latency, auxiliary
 
     def _collect(self, channel: Channel, job: tuple[list[int], Future | ErrorInfo | None], deadline: float) -> dict[int, _ChannelRun]:
         needed, work = job
@@ -156,7 +180,7 @@ class Moderator:
         if isinstance(work, ErrorInfo):
             return {i: _ChannelRun(None, 0.0, work, ChannelStatus.UNAVAILABLE) for i in needed}
         try:
-            detections, latency = work.result(timeout=max(0.0, deadline - time.monotonic()))
+            detections, latency, auxiliary = work.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             work.cancel()
             error = ErrorInfo(type=DetectorTimeoutError.code,
@@ -168,7 +192,7 @@ class Moderator:
             error = ErrorInfo(type=code, message=f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS])
             log.error("channel %s failed: %s", channel.value, type(exc).__name__)
             return {i: _ChannelRun(None, 0.0, error, ChannelStatus.ERROR) for i in needed}
-        return {i: _ChannelRun([d], latency) for i, d in zip(needed, detections, strict=True)}
+        return {i: _ChannelRun([d], latency, auxiliary=aux) for i, d, aux in zip(needed, detections, auxiliary, strict=True)}
 
     def _channel_result(self, channel: Channel, run: _ChannelRun | None) -> ChannelResult:
         if run is None:
@@ -187,7 +211,37 @@ class Moderator:
             model_sha256=info.sha256 if info else None,
             latency_ms=round(run.latency_ms, 3),
             error=run.error,
+            spans=[Span(start=s.start, end=s.end, category=s.category, score=s.score) for s in detection.spans]
+            if detection else [],
+            transforms=list(detection.transforms) if detection else [],
+            unnormalized_scores=None if detection is None or detection.unnormalized_scores is None
+            else {c.value: float(v) for c, v in detection.unnormalized_scores.items()},
+            auxiliary=run.auxiliary,
         )
+
+    @staticmethod
+    def _normalisation_reasons(channels: Mapping[Channel, ChannelResult], policy: Policy) -> list[Reason]:
+        """Say so when scoring a normalised form (de-obfuscated text) changed a category's action."""
+        changed = [c for c, r in channels.items() if r.transforms and r.unnormalized_scores is not None]
+        if not changed:
+            return []
+        actual, _ = policy.judge(merge_channel_scores(channels))
+        as_given, _ = policy.judge(merge_channel_scores(_unnormalized_view(channels)))
+        reasons = []
+        for category, outcome in actual.items():
+            before = as_given[category].action
+            if outcome.action.severity > before.severity:
+                channel = changed[0]
+                reasons.append(Reason(
+                    code="obfuscation",
+                    action=outcome.action,
+                    category=category,
+                    channel=channel,
+                    message=f"{category.value}: the normalised text ({', '.join(channels[channel].transforms)})"
+                            f" scored {outcome.probability:.3f} -> {outcome.action.value}; as written it scored"
+                            f" {as_given[category].probability:.3f} -> {before.value}",
+                ))
+        return reasons
 
     def _verdict(self, index: int, item: ModerationInput, runs: dict[Channel, dict[int, _ChannelRun]],
                  policy: Policy, elapsed_ms: float) -> ModerationResult:
@@ -202,6 +256,7 @@ class Moderator:
                     message=f"{channel.value} channel {result.status.value}: {result.error.message if result.error else ''}"
                             f" -> {policy.failure_action.value} (fail closed)",
                 ))
+        reasons.extend(self._normalisation_reasons(channels, policy))
         action = Action.most_severe([r.action for r in reasons])
         image = item.image
         return ModerationResult(
@@ -222,6 +277,11 @@ class Moderator:
             ),
             latency_ms=round(elapsed_ms, 3),
         )
+
+
+def _unnormalized_view(channels: Mapping[Channel, ChannelResult]) -> dict[Channel, ChannelResult]:
+    return {c: r.model_copy(update={"scores": r.unnormalized_scores}) if r.unnormalized_scores is not None else r
+            for c, r in channels.items()}
 
 
 def merge_channel_scores(channels: Mapping[Channel, ChannelResult]) -> dict[Category, tuple[float, list[Channel]]]:

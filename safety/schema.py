@@ -40,6 +40,26 @@ class ErrorInfo(_Model):
     message: str
 
 
+class Span(_Model):
+    """Characters ``text[start:end]`` of the input that drove ``category``'s score.
+
+    ``score`` is how much removing the span lowers the category's logit (occlusion).
+    """
+
+    start: int
+    end: int
+    category: Category
+    score: float
+
+
+class AuxiliaryResult(_Model):
+    """A second model's scores on the same channel: evidence for the combiner, not the verdict."""
+
+    scores: dict[str, float] = Field(default_factory=dict)
+    model_version: str | None = None
+    error: ErrorInfo | None = None
+
+
 class ChannelResult(_Model):
     status: ChannelStatus
     scores: dict[str, float] = Field(
@@ -53,6 +73,18 @@ class ChannelResult(_Model):
     model_sha256: str | None = None
     latency_ms: float | None = None
     error: ErrorInfo | None = None
+    spans: list[Span] = Field(default_factory=list, description="Text spans explaining a flagged text's top category.")
+    transforms: list[str] = Field(
+        default_factory=list,
+        description="Normalisations (nfkc, invisible, homoglyph, leet, spacing, repeats) of the input whose form"
+                    " produced the reported scores; empty when the text as given scored highest.",
+    )
+    unnormalized_scores: dict[str, float] | None = Field(
+        None, description="Scores of the text as given, when a normalised form scored higher."
+    )
+    auxiliary: dict[str, AuxiliaryResult] = Field(
+        default_factory=dict, description="Secondary models of this channel, by model id."
+    )
 
 
 class CategoryResult(_Model):

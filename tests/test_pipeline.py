@@ -20,7 +20,10 @@ def test_done_when_examples_on_the_default_models():
     rude = moderate(text="you are a stupid idiot")
     assert rude.action is not Action.ALLOW and rude.flagged
     assert rude.categories[Category.INSULT].flagged and rude.categories[Category.TOXICITY].flagged
-    assert rude.channels[Channel.TEXT].model_id == "jigsaw-bilstm"
+    text = rude.channels[Channel.TEXT]
+    assert text.model_id == "minilm-toxicity"
+    assert set(text.auxiliary) == {"jigsaw-bilstm"} and text.auxiliary["jigsaw-bilstm"].scores["toxicity"] > 0.9
+    assert text.spans and all(0 <= s.start < s.end <= len("you are a stupid idiot") for s in text.spans)
     kind = moderate(text="have a lovely day")
     assert kind.action is Action.ALLOW and not kind.flagged and kind.reasons == []
 

@@ -40,6 +40,16 @@ class DetectorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TextSpan:
+    """A character span of the input text that drove a category's score (an explanation)."""
+
+    start: int
+    end: int
+    category: Category
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Detection:
     """One input's output from one detector."""
 
@@ -47,6 +57,13 @@ class Detection:
     scores: Mapping[Category, float]
     #: The model's own label -> score, for explanations and debugging.
     raw_scores: Mapping[str, float] = field(default_factory=dict)
+    #: Text spans that explain the scores (text detectors, flagged inputs).
+    spans: tuple[TextSpan, ...] = ()
+    #: Normalisations (e.g. "leet", "spacing") of the input whose form gave the reported scores;
+    #: empty when the input as given scored highest.
+    transforms: tuple[str, ...] = ()
+    #: The scores of the input as given, when a normalised form scored higher on some category.
+    unnormalized_scores: Mapping[Category, float] | None = None
 
 
 def map_labels(raw_scores: Mapping[str, float], label_map: Mapping[str, Category]) -> dict[Category, float]:

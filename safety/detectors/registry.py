@@ -46,8 +46,14 @@ class DetectorSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bundle:
     id: str
+    #: The detector whose scores are the channel's scores.
     detectors: Mapping[Channel, str] = field(default_factory=dict)
+    #: Secondary detectors per channel: their scores are reported (for the combiner), not judged.
+    auxiliary: Mapping[Channel, tuple[str, ...]] = field(default_factory=dict)
     summary: str = ""
+
+    def all_detectors(self) -> list[tuple[Channel, str]]:
+        return [*self.detectors.items(), *((c, n) for c, names in self.auxiliary.items() for n in names)]
 
 
 def _resolve(path: str) -> Callable[[], Detector]:
@@ -87,7 +93,9 @@ class Registry:
         registry = cls(specs)
         for bundle_id, entry in data.get("bundles", {}).items():
             detectors = {Channel(c): entry[c.value] for c in Channel if c.value in entry}
-            registry.add_bundle(Bundle(id=bundle_id, detectors=detectors, summary=entry.get("summary", "")))
+            auxiliary = {Channel(c): tuple(names) for c, names in entry.get("auxiliary", {}).items()}
+            registry.add_bundle(Bundle(id=bundle_id, detectors=detectors, auxiliary=auxiliary,
+                                       summary=entry.get("summary", "")))
         return registry
 
     @classmethod
@@ -107,7 +115,7 @@ class Registry:
             self._instances.pop(spec.name, None)
 
     def add_bundle(self, bundle: Bundle) -> None:
-        for channel, name in bundle.detectors.items():
+        for channel, name in bundle.all_detectors():
             spec = self.spec(name)
             if spec.kind is not CHANNEL_KINDS[channel]:
                 raise ConfigurationError(
@@ -150,8 +158,8 @@ class Registry:
     def bundle_digest(self, bundle: Bundle) -> str:
         """sha256 over ``channel=detector@artifact-digest`` lines; reads manifests, not weights."""
         lines = [f"bundle={bundle.id}"]
-        for channel in sorted(bundle.detectors):
-            spec = self.spec(bundle.detectors[channel])
+        for channel, name in sorted(bundle.all_detectors()):
+            spec = self.spec(name)
             try:
                 artifact = load_artifact(spec.artifact, verify=False).sha256 if spec.artifact else "-"
             except ModelError:

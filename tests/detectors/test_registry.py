@@ -11,9 +11,11 @@ from tests import fakes
 
 def test_default_registry_is_data():
     registry = Registry.default()
-    assert "jigsaw-bilstm" in registry.names()
+    assert {"minilm-toxicity", "jigsaw-bilstm"} <= set(registry.names())
     bundle = registry.bundle("offline-default")
-    assert bundle.detectors == {Channel.TEXT: "jigsaw-bilstm"}
+    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity"}
+    assert bundle.auxiliary == {Channel.TEXT: ("jigsaw-bilstm",)}
+    assert registry.bundle("bilstm").detectors == {Channel.TEXT: "jigsaw-bilstm"}
     assert len(registry.bundle_digest(bundle)) == 64
 
 

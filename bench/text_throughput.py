@@ -1,0 +1,105 @@
+"""Text detector speed: single calls and batches, ours beside a plain ``transformers`` pipeline.
+
+    .venv/bin/python bench/text_throughput.py [--calls 200] [--batch-size 32] [--out bench/results/text_throughput.json]
+
+Baseline: ``transformers.pipeline("feature-extraction")`` over the same encoder weights (the
+package's MiniLM with our tuned top layers) followed by the same pooling and heads, without our
+normalisation variants, windows, calibration or batching by length. All work runs on the one
+inference thread (``safety.runtime``), warm-up excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from safety.detectors.registry import Registry
+from safety.runtime import inference_executor
+
+TEXTS = [
+    "have a lovely day", "you are a stupid idiot", "I will find you and hurt you",
+    "Thanks for fixing the references in this article, it reads much better now.",
+    "The meeting moved to Thursday at 3pm, bring the quarterly numbers please.",
+    "Muslims in my town organised a food drive for the holidays.",
+    "what a load of rubbish, whoever wrote this has no clue",
+    "Refugees are welcome here and we will help them settle in.",
+]
+
+
+def summary(samples_ms: list[float], items_per_call: int) -> dict:
+    ordered = sorted(samples_ms)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    median = statistics.median(ordered)
+    return {"p50_ms": round(median, 3), "p95_ms": round(pick(0.95), 3), "p99_ms": round(pick(0.99), 3),
+            "calls": len(ordered), "items_per_call": items_per_call,
+            "items_per_s": round(items_per_call * 1000.0 / median, 1)}
+
+
+def timed(fn, calls: int, warmup: int) -> list[float]:
+    run = inference_executor()
+    for i in range(warmup):
+        run.submit(fn, i).result()
+    samples = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        run.submit(fn, i).result()
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/text_throughput.json"))
+    args = parser.parse_args()
+    from transformers import pipeline
+
+    detector = inference_executor().submit(Registry.default().detector, "minilm-toxicity").result()
+    extractor = pipeline("feature-extraction", model=detector.encoder.model, tokenizer=detector.encoder.tokenizer,
+                         framework="pt", device="cpu")
+
+    def baseline(texts: list[str]) -> np.ndarray:
+        outputs = extractor(texts, batch_size=len(texts), truncation=True, max_length=128, return_tensors=True)
+        pooled = torch.stack([torch.cat([o[0].mean(0), o[0].max(0).values]) for o in outputs])
+        with torch.inference_mode():
+            return torch.sigmoid(detector.heads(pooled)).numpy()
+
+    batch = [TEXTS[i % len(TEXTS)] for i in range(args.batch_size)]
+    rounds = max(10, args.calls // 10)
+    results = {
+        "ours_single": summary(timed(lambda i: detector.predict_batch([TEXTS[i % len(TEXTS)]]), args.calls, args.warmup), 1),
+        "baseline_single": summary(timed(lambda i: baseline([TEXTS[i % len(TEXTS)]]), args.calls, args.warmup), 1),
+        "ours_batched": summary(timed(lambda i: detector.predict_batch(batch), rounds, 3), args.batch_size),
+        "baseline_batched": summary(timed(lambda i: baseline(batch), rounds, 3), args.batch_size),
+    }
+    report = {
+        "benchmark": "text_throughput",
+        "detector": {"id": detector.info.id, "version": detector.info.version, "sha256": detector.info.sha256},
+        **results,
+        "ratio_single_p50_ours_over_baseline": round(results["ours_single"]["p50_ms"] / results["baseline_single"]["p50_ms"], 3),
+        "ratio_batched_throughput_ours_over_baseline": round(
+            results["ours_batched"]["items_per_s"] / results["baseline_batched"]["items_per_s"], 3),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
+                     "python": platform.python_version()},
+        "hardware": {"machine": platform.machine(), "cpus": os.cpu_count()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

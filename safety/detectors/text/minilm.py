@@ -1,0 +1,149 @@
+"""The primary text detector: frozen all-MiniLM-L6-v2 features, trained heads, calibrated per category.
+
+Trained by ``python -m safety.training.train_text`` into ``models/minilm_toxicity`` (see its model
+card). At run time, for each text:
+
+* the text and its normalised forms (``normalize.variants``: NFKC, invisible characters,
+  homoglyphs, leetspeak, spaced-out letters, repeated characters) are scored in one encoder pass,
+  and each category keeps its maximum over the forms; the forms that won are reported;
+* texts longer than one 128-token window are scored window by window (stride 96), max per category;
+* for texts whose top category reaches ``explain_threshold``, character spans are found by
+  occlusion: each word is removed in turn and the drop in that category's probability is the
+  word's score.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from safety.artifacts import Artifact, load_artifact, sha256_file
+from safety.calibration import calibrator_from_dict
+from safety.detectors.protocol import Detection, DetectorInfo, DetectorKind, TextSpan
+from safety.detectors.text.encoder import MiniLMEncoder, max_by_owner
+from safety.detectors.text.normalize import variants
+from safety.errors import ArtifactIntegrityError
+from safety.taxonomy import Category
+
+ARTIFACT = "minilm_toxicity"
+_WORD = re.compile(r"\S+")
+
+
+class MiniLMToxicityDetector:
+    def __init__(self, *, encoder: MiniLMEncoder, heads: torch.nn.Module, labels: Sequence[Category],
+                 calibrators: Sequence, info: DetectorInfo, explain_threshold: float = 0.5,
+                 max_explained_words: int = 64) -> None:
+        self.encoder = encoder
+        self.heads = heads.eval()
+        self.labels = tuple(labels)
+        self.calibrators = tuple(calibrators)
+        self.info = info
+        self.explain_threshold = explain_threshold
+        self.max_explained_words = max_explained_words
+
+    @classmethod
+    def load(cls, artifact: Artifact | None = None) -> "MiniLMToxicityDetector":
+        from safety.training.train_text import Heads
+
+        artifact = artifact or load_artifact(ARTIFACT)
+        config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
+        encoder = MiniLMEncoder(window=config["window"], stride=config["stride"])
+        for name, expected in config["encoder"]["files"].items():
+            if sha256_file(encoder.model_dir / name) != expected:
+                raise ArtifactIntegrityError(
+                    f"encoder file {name} in {encoder.model_dir} does not match the sha256 the heads were trained on"
+                    f" ({config['encoder']['package']})"
+                )
+        labels = [Category(c) for c in config["labels"]]
+        try:
+            if "encoder_top.safetensors" in artifact.files:
+                encoder.load_tuned_layers(load_file(artifact.file("encoder_top.safetensors")))
+            heads = Heads(encoder.dim, config["hidden"], len(labels))
+            heads.load_state_dict(load_file(artifact.file("heads.safetensors")))
+            calibrators = [calibrator_from_dict(config["calibration"][c.value]) for c in labels]
+            label_map = {label: Category(category) for label, category in config["label_map"].items()}
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise ArtifactIntegrityError(f"artifact {artifact.name!r} is not a valid text head: {exc}") from exc
+        info = DetectorInfo(id=config["id"], version=artifact.version, kind=DetectorKind.TEXT, sha256=artifact.sha256,
+                            label_map=label_map)
+        return cls(encoder=encoder, heads=heads, labels=labels, calibrators=calibrators, info=info)
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), n_labels) uncalibrated logits, max over each text's windows."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        batch = self.encoder.features(texts)
+        with torch.inference_mode():
+            return max_by_owner(self.heads(batch.features), batch.owners, batch.n_texts).numpy()
+
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        return np.stack([c.predict_proba(logits[:, j]) for j, c in enumerate(self.calibrators)], axis=1)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities of the texts as given (no normalisation)."""
+        return self.calibrate(self.logits(texts))
+
+    def _logits_with_variants(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[list]]:
+        """Per text: the max logit over its forms, the logit of the form as given, and per category
+        the form that won. Calibration is monotone, so the max logit is also the max probability."""
+        forms = [variants(t) for t in texts]
+        logits = self.logits([v.text for vs in forms for v in vs])
+        best = np.zeros((len(texts), len(self.labels)), dtype=logits.dtype)
+        raw = np.zeros_like(best)
+        winners: list[list] = []
+        row = 0
+        for i, vs in enumerate(forms):
+            block = logits[row : row + len(vs)]
+            raw[i], best[i] = block[0], block.max(axis=0)
+            winners.append([vs[k] for k in block.argmax(axis=0)])
+            row += len(vs)
+        return best, raw, winners
+
+    def predict_batch(self, texts: Sequence[str]) -> list[Detection]:
+        best_logits, raw_logits, winners = self._logits_with_variants(texts)
+        best, raw = self.calibrate(best_logits), self.calibrate(raw_logits)
+        detections = []
+        for i, text in enumerate(texts):
+            scores = {c: float(best[i, j]) for j, c in enumerate(self.labels)}
+            transforms: list[str] = []
+            for j, variant in enumerate(winners[i]):
+                if best[i, j] > raw[i, j]:
+                    transforms.extend(t for t in variant.transforms if t not in transforms)
+            top = int(best[i].argmax())
+            spans = self.explain(text, self.labels[top]) if best[i, top] >= self.explain_threshold else ()
+            detections.append(Detection(
+                scores=scores,
+                raw_scores={c.value: s for c, s in scores.items()},
+                spans=spans,
+                transforms=tuple(transforms),
+                unnormalized_scores={c: float(raw[i, j]) for j, c in enumerate(self.labels)} if transforms else None,
+            ))
+        return detections
+
+    def explain(self, text: str, category: Category) -> tuple[TextSpan, ...]:
+        """Occlusion: remove each word in turn; a word's score is the drop in ``category``'s logit.
+
+        The head's logit, not the probability: when a text is abusive twice over ("you stupid
+        idiot"), removing one word barely moves a saturated probability, but still lowers the logit.
+        Words whose removal lowers the logit by at least 0.25 and by at least a tenth of the
+        largest drop are kept (the top 5), in text order.
+        """
+        words = [m.span() for m in _WORD.finditer(text)][: self.max_explained_words]
+        if not words:
+            return ()
+        j = self.labels.index(category)
+        occluded = [text[:s] + text[e:] for s, e in words]
+        logits, _, _ = self._logits_with_variants([text, *occluded])
+        drops = logits[0, j] - logits[1:, j]
+        floor = max(0.25, 0.1 * float(drops.max()))
+        spans = [TextSpan(start=s, end=e, category=category, score=round(float(d), 4))
+                 for (s, e), d in zip(words, drops) if d >= floor]
+        spans.sort(key=lambda span: span.score, reverse=True)
+        return tuple(sorted(spans[:5], key=lambda span: span.start))
