@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/text_latency.py
+	$(BIN)/python bench/text_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -17,6 +17,21 @@ from safety.taxonomy import Category
 
 REVIEW = get_policy("default").thresholds(Category.TOXICITY).review
 
+# Head logits of the committed artifact (order: toxicity, severe_toxicity, insult, threat,
+# identity_attack, obscene), recorded when it was trained. Guards preprocessing, pooling, the
+# tuned-layer loading and the heads against silent change.
+GOLDEN_LOGITS = {
+    'you are a stupid idiot': [7.059, -1.032, 4.86, -4.528, -2.366, 2.736],
+    'have a lovely day': [-8.672, -9.348, -8.115, -9.289, -11.784, -7.496],
+    'Muslims are vermin and should be deported': [7.766, -5.266, -2.352, -6.536, 6.901, -2.996],
+    'I will kill you': [5.887, 7.146, -1.281, 7.527, -2.568, -2.544],
+}
+
+
+def test_golden_logits_of_the_committed_artifact(detector):
+    got = detector.logits(list(GOLDEN_LOGITS))
+    np.testing.assert_allclose(got, np.array(list(GOLDEN_LOGITS.values())), atol=2e-3)
+
 
 @pytest.fixture(scope="module")
 def detector() -> MiniLMToxicityDetector:

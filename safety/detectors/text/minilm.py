@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -116,34 +117,45 @@ class MiniLMToxicityDetector:
             for j, variant in enumerate(winners[i]):
                 if best[i, j] > raw[i, j]:
                     transforms.extend(t for t in variant.transforms if t not in transforms)
-            top = int(best[i].argmax())
-            spans = self.explain(text, self.labels[top]) if best[i, top] >= self.explain_threshold else ()
             detections.append(Detection(
                 scores=scores,
                 raw_scores={c.value: s for c, s in scores.items()},
-                spans=spans,
                 transforms=tuple(transforms),
                 unnormalized_scores={c: float(raw[i, j]) for j, c in enumerate(self.labels)} if transforms else None,
             ))
+        flagged = [(i, self.labels[int(best[i].argmax())]) for i in range(len(texts))
+                   if best[i].max() >= self.explain_threshold]
+        for (i, _), spans in zip(flagged, self.explain_many([(texts[i], c) for i, c in flagged]), strict=True):
+            detections[i] = replace(detections[i], spans=spans)
         return detections
 
     def explain(self, text: str, category: Category) -> tuple[TextSpan, ...]:
+        return self.explain_many([(text, category)])[0]
+
+    def explain_many(self, requests: Sequence[tuple[str, Category]]) -> list[tuple[TextSpan, ...]]:
         """Occlusion: remove each word in turn; a word's score is the drop in ``category``'s logit.
 
         The head's logit, not the probability: when a text is abusive twice over ("you stupid
         idiot"), removing one word barely moves a saturated probability, but still lowers the logit.
         Words whose removal lowers the logit by at least 0.25 and by at least a tenth of the
-        largest drop are kept (the top 5), in text order.
+        largest drop are kept (the top 5), in text order. All requests share one encoder pass.
         """
-        words = [m.span() for m in _WORD.finditer(text)][: self.max_explained_words]
-        if not words:
-            return ()
-        j = self.labels.index(category)
-        occluded = [text[:s] + text[e:] for s, e in words]
-        logits, _, _ = self._logits_with_variants([text, *occluded])
-        drops = logits[0, j] - logits[1:, j]
-        floor = max(0.25, 0.1 * float(drops.max()))
-        spans = [TextSpan(start=s, end=e, category=category, score=round(float(d), 4))
-                 for (s, e), d in zip(words, drops) if d >= floor]
-        spans.sort(key=lambda span: span.score, reverse=True)
-        return tuple(sorted(spans[:5], key=lambda span: span.start))
+        plans = []
+        batch: list[str] = []
+        for text, category in requests:
+            words = [m.span() for m in _WORD.finditer(text)][: self.max_explained_words]
+            plans.append((len(batch), words, self.labels.index(category), category))
+            batch.extend([text, *(text[:s] + text[e:] for s, e in words)])
+        logits, _, _ = self._logits_with_variants(batch) if batch else (np.zeros((0, 0)), None, None)
+        results: list[tuple[TextSpan, ...]] = []
+        for start, words, j, category in plans:
+            if not words:
+                results.append(())
+                continue
+            drops = logits[start, j] - logits[start + 1 : start + 1 + len(words), j]
+            floor = max(0.25, 0.1 * float(drops.max()))
+            spans = [TextSpan(start=s, end=e, category=category, score=round(float(d), 4))
+                     for (s, e), d in zip(words, drops) if d >= floor]
+            spans.sort(key=lambda span: span.score, reverse=True)
+            results.append(tuple(sorted(spans[:5], key=lambda span: span.start)))
+        return results
