@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import environment, summary, timed
 
 from safety.detectors.registry import Registry
 from safety.runtime import inference_executor
@@ -35,25 +32,6 @@ TEXTS = [
 ]
 
 
-def summary(samples_ms: list[float], items_per_call: int) -> dict:
-    ordered = sorted(samples_ms)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    median = statistics.median(ordered)
-    return {"p50_ms": round(median, 3), "p95_ms": round(pick(0.95), 3), "p99_ms": round(pick(0.99), 3),
-            "calls": len(ordered), "items_per_call": items_per_call,
-            "items_per_s": round(items_per_call * 1000.0 / median, 1)}
-
-
-def timed(fn, calls: int, warmup: int) -> list[float]:
-    run = inference_executor()
-    for i in range(warmup):
-        run.submit(fn, i).result()
-    samples = []
-    for i in range(calls):
-        t0 = time.perf_counter()
-        run.submit(fn, i).result()
-        samples.append((time.perf_counter() - t0) * 1000.0)
-    return samples
 
 
 def main() -> int:
@@ -77,6 +55,9 @@ def main() -> int:
 
     batch = [TEXTS[i % len(TEXTS)] for i in range(args.batch_size)]
     rounds = max(10, args.calls // 10)
+    run = inference_executor()
+    on_inference_thread = lambda fn: lambda i: run.submit(fn, i).result()  # noqa: E731
+
     def without_spans(texts: list[str]):
         saved, detector.explain_threshold = detector.explain_threshold, float("inf")
         try:
@@ -84,13 +65,16 @@ def main() -> int:
         finally:
             detector.explain_threshold = saved
 
+    one = lambda i: [TEXTS[i % len(TEXTS)]]  # noqa: E731
     results = {
-        "ours_single": summary(timed(lambda i: detector.predict_batch([TEXTS[i % len(TEXTS)]]), args.calls, args.warmup), 1),
-        "ours_single_no_spans": summary(timed(lambda i: without_spans([TEXTS[i % len(TEXTS)]]), args.calls, args.warmup), 1),
-        "baseline_single": summary(timed(lambda i: baseline([TEXTS[i % len(TEXTS)]]), args.calls, args.warmup), 1),
-        "ours_batched": summary(timed(lambda i: detector.predict_batch(batch), rounds, 3), args.batch_size),
-        "ours_batched_no_spans": summary(timed(lambda i: without_spans(batch), rounds, 3), args.batch_size),
-        "baseline_batched": summary(timed(lambda i: baseline(batch), rounds, 3), args.batch_size),
+        "ours_single": summary(timed(on_inference_thread(lambda i: detector.predict_batch(one(i))), args.calls, args.warmup)),
+        "ours_single_no_spans": summary(timed(on_inference_thread(lambda i: without_spans(one(i))), args.calls, args.warmup)),
+        "baseline_single": summary(timed(on_inference_thread(lambda i: baseline(one(i))), args.calls, args.warmup)),
+        "ours_batched": summary(timed(on_inference_thread(lambda i: detector.predict_batch(batch)), rounds, 3),
+                                args.batch_size),
+        "ours_batched_no_spans": summary(timed(on_inference_thread(lambda i: without_spans(batch)), rounds, 3),
+                                         args.batch_size),
+        "baseline_batched": summary(timed(on_inference_thread(lambda i: baseline(batch)), rounds, 3), args.batch_size),
     }
     report = {
         "benchmark": "text_throughput",
@@ -103,11 +87,7 @@ def main() -> int:
             results["ours_batched_no_spans"]["items_per_s"] / results["baseline_batched"]["items_per_s"], 3),
         "note": "ours = raw + normalised forms, windows, calibration; with spans, flagged texts also get one "
                 "occlusion pass per word (explanations). 4 of the 8 benchmark texts are flagged.",
-        "torch_threads": torch.get_num_threads(),
-        "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
-                     "python": platform.python_version()},
-        "hardware": {"machine": platform.machine(), "cpus": os.cpu_count()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **environment(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,51 @@
+"""Shared timing helpers of the benchmark scripts: warm-up excluded, percentiles, environment."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+
+def timed(fn: Callable[[int], object], calls: int, warmup: int) -> list[float]:
+    """Milliseconds of each of ``calls`` calls of ``fn(i)``, after ``warmup`` untimed calls."""
+    for i in range(warmup):
+        fn(i)
+    samples = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        fn(i)
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    return samples
+
+
+def summary(samples_ms: list[float], items_per_call: int = 1) -> dict:
+    ordered = sorted(samples_ms)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    median = statistics.median(ordered)
+    return {"p50_ms": round(median, 3), "p95_ms": round(pick(0.95), 3), "p99_ms": round(pick(0.99), 3),
+            "mean_ms": round(statistics.fmean(ordered), 3), "calls": len(ordered), "items_per_call": items_per_call,
+            "items_per_s": round(items_per_call * 1000.0 / median, 1)}
+
+
+def environment() -> dict:
+    import torch
+
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
+                     "python": platform.python_version()},
+        "hardware": {"machine": platform.machine(), "cpus": os.cpu_count()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
