@@ -9,11 +9,10 @@ thread count, versions and hardware, as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from timing import environment, summary, timed
+from timing import arguments, environment, summary, timed
 
 import safety
 from safety import Moderator, Settings
@@ -30,15 +29,8 @@ TEXTS = [
 ]
 
 
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/text_latency.json"))
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], "bench/results/text_latency.json")
 
     moderator = Moderator.from_settings(Settings())  # SAFETY_BUNDLE etc. apply
     inference = inference_executor()  # where the pipeline runs models (see safety.runtime)

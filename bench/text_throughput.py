@@ -11,13 +11,12 @@ inference thread (``safety.runtime``), warm-up excluded.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from timing import environment, summary, timed
+from timing import arguments, environment, summary, timed
 
 from safety.detectors.registry import Registry
 from safety.runtime import inference_executor
@@ -32,15 +31,8 @@ TEXTS = [
 ]
 
 
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/text_throughput.json"))
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], "bench/results/text_throughput.json")
     from transformers import pipeline
 
     detector = inference_executor().submit(Registry.default().detector, "minilm-toxicity").result()

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+
+def arguments(description: str, default_out: str) -> argparse.Namespace:
+    """The options every benchmark takes: calls, warm-up, batch size, output file."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--calls", type=int, default=200, help="measured calls (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed calls first")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=Path(default_out), help="JSON result file")
+    return parser.parse_args()
 
 
 def timed(fn: Callable[[int], object], calls: int, warmup: int) -> list[float]:
