@@ -19,13 +19,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from safety.evaluation.suites import load_jsonl
 from safety.taxonomy import TEXT_CATEGORIES, Category
 from safety.training import text_templates
 
@@ -136,12 +136,7 @@ def _key(text: str) -> str:
 def evaluation_texts(root: Path | None = None) -> set[str]:
     """Every text of the evaluation suites under ``eval/text`` (normalised keys), for decontamination."""
     root = root or Path(__file__).resolve().parents[2] / "eval" / "text"
-    keys = set()
-    for suite in root.glob("*/suite.jsonl"):
-        for line in suite.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                keys.add(_key(json.loads(line)["text"]))
-    return keys
+    return {_key(row["text"]) for suite in sorted(root.glob("*/suite.jsonl")) for row in load_jsonl(suite)}
 
 
 def compose(shared_data: Path, *, exclude: set[str] = frozenset()) -> list[Example]:

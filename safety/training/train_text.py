@@ -35,6 +35,7 @@ from torch import nn
 from safety.artifacts import sha256_file, write_manifest
 from safety.calibration import select_calibrator
 from safety.detectors.text.encoder import STRIDE, WINDOW, MiniLMEncoder, max_by_owner, package_model_dir
+from safety.detectors.text.minilm import Heads
 from safety.taxonomy import Category
 from safety.training.text_data import LABELS, Example, compose, default_data_dir, evaluation_texts
 
@@ -44,15 +45,6 @@ TEACHER_LABELS = {  # our category -> BiLSTM head index (toxic, severe_toxic, ob
 TEACHER_WEIGHT = 0.5
 ENCODER_FILES = ("model.safetensors", "vocab.txt", "tokenizer.json", "config.json")
 VERSION = "1.0.0"
-
-
-class Heads(nn.Module):
-    def __init__(self, dim: int, hidden: int, n_labels: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_labels))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
 
 
 def seed_everything(seed: int) -> None:

@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 from safety.artifacts import Artifact, load_artifact, sha256_file
 from safety.calibration import calibrator_from_dict
@@ -33,6 +34,17 @@ from safety.taxonomy import Category
 
 ARTIFACT = "minilm_toxicity"
 _WORD = re.compile(r"\S+")
+
+
+class Heads(nn.Module):
+    """A shared 2-layer MLP over the pooled features: one logit per category."""
+
+    def __init__(self, dim: int, hidden: int, n_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_labels))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
 
 
 class MiniLMToxicityDetector:
@@ -49,8 +61,6 @@ class MiniLMToxicityDetector:
 
     @classmethod
     def load(cls, artifact: Artifact | None = None) -> "MiniLMToxicityDetector":
-        from safety.training.train_text import Heads
-
         artifact = artifact or load_artifact(ARTIFACT)
         config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
         encoder = MiniLMEncoder(window=config["window"], stride=config["stride"])
