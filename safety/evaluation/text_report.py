@@ -139,19 +139,24 @@ def identity_report(scorer: Scorer) -> dict:
 
 
 def functional_report(scorer: Scorer) -> dict:
+    """Accuracy per functionality on its *scored* categories (``functionalities.json``); the other
+    labelled categories are reported separately, since annotators reasonably disagree on them."""
     rows = load_suite("functional")
+    spec = json.loads((suite_path("functional").parent / "functionalities.json").read_text(encoding="utf-8"))
     scores = scorer.scores([r["text"] for r in rows])
-    results: dict = defaultdict(dict)
+    scored: dict = defaultdict(dict)
+    unscored: dict = defaultdict(dict)
     for functionality in sorted({r["functionality"] for r in rows}):
         members = [i for i, r in enumerate(rows) if r["functionality"] == functionality]
         for category in rows[members[0]]["labels"]:
             j = scorer.col(Category(category))
             truth = np.array([rows[i]["labels"][category] for i in members], dtype=bool)
             predicted = scores[members, j] >= scorer.review[j]
-            results[functionality][category] = _r((truth == predicted).mean())
-    key = {"identity_attack": "identity_attack", "toxicity": "toxicity"}
-    return {"n": len(rows), "accuracy": dict(results),
-            "mean_accuracy": {k: _r(np.mean([v[k] for v in results.values() if k in v])) for k in key}}
+            target = scored if category in spec[functionality]["scored"] else unscored
+            target[functionality][category] = _r((truth == predicted).mean())
+    means = {c: _r(np.mean([v[c] for v in scored.values() if c in v]))
+             for c in sorted({c for v in scored.values() for c in v})}
+    return {"n": len(rows), "accuracy": dict(scored), "mean_accuracy": means, "unscored_accuracy": dict(unscored)}
 
 
 def obfuscation_report(scorer: Scorer) -> dict:

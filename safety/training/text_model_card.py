@@ -160,7 +160,10 @@ ToxiGen held-out neutral statements flagged, per target group:
 |---|---|---|
 {toxigen_rows}
 
-## Functional suite (`eval/text/functional`): accuracy per labelled category at the review threshold
+## Functional suite (`eval/text/functional`): accuracy per scored category at the review threshold
+
+Scored categories are the ones `functionalities.json` fixes for each functionality; mean accuracy:
+{", ".join(f"{c} {a:.3f}" for c, a in report.get("functional", {}).get("mean_accuracy", {}).items())}.
 
 | functionality | accuracy |
 |---|---|
