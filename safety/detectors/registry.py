@@ -34,13 +34,20 @@ CHANNEL_KINDS: dict[Channel, DetectorKind] = {
 class DetectorSpec:
     name: str
     kind: DetectorKind
-    factory: Callable[[], Detector] | str
+    factory: Callable[..., Detector] | str
     artifact: str | None = None
     summary: str = ""
+    #: Keyword arguments for the factory (``[detectors.NAME.options]`` in the TOML).
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self) -> Detector:
         factory = _resolve(self.factory) if isinstance(self.factory, str) else self.factory
-        return factory()
+        try:
+            return factory(**self.options)
+        except TypeError as exc:
+            if self.options:
+                raise ConfigurationError(f"detector {self.name!r}: options {sorted(self.options)} rejected: {exc}") from exc
+            raise
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +94,8 @@ class Registry:
         for name, entry in data.get("detectors", {}).items():
             try:
                 specs[name] = DetectorSpec(name=name, kind=DetectorKind(entry["kind"]), factory=entry["factory"],
-                                           artifact=entry.get("artifact"), summary=entry.get("summary", ""))
+                                           artifact=entry.get("artifact"), summary=entry.get("summary", ""),
+                                           options=dict(entry.get("options", {})))
             except (KeyError, ValueError) as exc:
                 raise ConfigurationError(f"registry entry {name!r} is invalid: {exc!r}") from exc
         registry = cls(specs)

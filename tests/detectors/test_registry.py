@@ -52,3 +52,23 @@ def test_bundle_kind_mismatch_and_unknown_names():
         registry.bundle("nope")
     with pytest.raises(ConfigurationError, match="invalid"):
         Registry.from_toml('[detectors.x]\nkind = "video"\nfactory = "a:b"\n')
+
+
+def test_factory_options_come_from_the_registry_data():
+    registry = Registry.from_toml(
+        '[detectors.kw]\nkind = "text"\nfactory = "tests.fakes:KeywordText"\n'
+        '[detectors.bad]\nkind = "text"\nfactory = "tests.fakes:KeywordText"\noptions = { surprise = 1 }\n'
+    )
+    assert registry.spec("kw").options == {}
+    with pytest.raises(ConfigurationError, match="surprise"):
+        registry.detector("bad")
+
+
+def test_fast_bundle_serves_the_same_model_without_spans():
+    from safety.pipeline import Moderator
+    from safety.taxonomy import Channel
+
+    result = Moderator(bundle="offline-fast").moderate(text="you are a stupid idiot")
+    text = result.channels[Channel.TEXT]
+    assert text.model_id == "minilm-toxicity" and text.spans == [] and text.auxiliary == {}
+    assert result.flagged

@@ -60,7 +60,11 @@ class MiniLMToxicityDetector:
         self.max_explained_words = max_explained_words
 
     @classmethod
-    def load(cls, artifact: Artifact | None = None) -> "MiniLMToxicityDetector":
+    def load(cls, artifact: Artifact | None = None, *, explain: bool = True,
+             explain_threshold: float = 0.5) -> "MiniLMToxicityDetector":
+        """Load the artifact. ``explain=False`` skips the occlusion spans (about half the batched
+        cost on flagged texts); otherwise texts whose top category reaches ``explain_threshold``
+        get spans."""
         artifact = artifact or load_artifact(ARTIFACT)
         config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
         encoder = MiniLMEncoder(window=config["window"], stride=config["stride"])
@@ -82,7 +86,8 @@ class MiniLMToxicityDetector:
             raise ArtifactIntegrityError(f"artifact {artifact.name!r} is not a valid text head: {exc}") from exc
         info = DetectorInfo(id=config["id"], version=artifact.version, kind=DetectorKind.TEXT, sha256=artifact.sha256,
                             label_map=label_map)
-        return cls(encoder=encoder, heads=heads, labels=labels, calibrators=calibrators, info=info)
+        return cls(encoder=encoder, heads=heads, labels=labels, calibrators=calibrators, info=info,
+                   explain_threshold=explain_threshold if explain else float("inf"))
 
     # -- scoring -------------------------------------------------------------------------------
 
