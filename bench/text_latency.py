@@ -12,21 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from timing import arguments, environment, summary, timed
+from timing import SAMPLE_TEXTS, arguments, environment, summary, timed
 
 import safety
 from safety import Moderator, Settings
 from safety.detectors.registry import Registry
 from safety.runtime import inference_executor
 
-TEXTS = [
-    "have a lovely day",
-    "you are a stupid idiot",
-    "Thanks for fixing the references in this article, it reads much better now.",
-    "I will find you and hurt you",
-    "The meeting moved to Thursday at 3pm, bring the quarterly numbers please.",
-    "what a load of rubbish, whoever wrote this has no clue",
-]
+TEXTS = SAMPLE_TEXTS
 
 
 def main() -> int:

@@ -16,19 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from timing import arguments, environment, summary, timed
+from timing import SAMPLE_TEXTS, arguments, environment, summary, timed
 
 from safety.detectors.registry import Registry
 from safety.runtime import inference_executor
 
-TEXTS = [
-    "have a lovely day", "you are a stupid idiot", "I will find you and hurt you",
-    "Thanks for fixing the references in this article, it reads much better now.",
-    "The meeting moved to Thursday at 3pm, bring the quarterly numbers please.",
-    "Muslims in my town organised a food drive for the holidays.",
-    "what a load of rubbish, whoever wrote this has no clue",
-    "Refugees are welcome here and we will help them settle in.",
-]
+TEXTS = SAMPLE_TEXTS
 
 
 def main() -> int:

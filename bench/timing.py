@@ -21,6 +21,17 @@ def arguments(description: str, default_out: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
+#: Inputs of the text benchmarks: half benign, half abusive (so explanations are exercised).
+SAMPLE_TEXTS: tuple[str, ...] = (
+    "have a lovely day", "you are a stupid idiot", "I will find you and hurt you",
+    "Thanks for fixing the references in this article, it reads much better now.",
+    "The meeting moved to Thursday at 3pm, bring the quarterly numbers please.",
+    "Muslims in my town organised a food drive for the holidays.",
+    "what a load of rubbish, whoever wrote this has no clue",
+    "Refugees are welcome here and we will help them settle in.",
+)
+
+
 def timed(fn: Callable[[int], object], calls: int, warmup: int) -> list[float]:
     """Milliseconds of each of ``calls`` calls of ``fn(i)``, after ``warmup`` untimed calls."""
     for i in range(warmup):

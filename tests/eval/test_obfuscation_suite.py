@@ -9,7 +9,6 @@ to two letters keeps "stuupid", and a mix can combine two documented gaps).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from collections import Counter
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from safety.detectors.text.normalize import normalize, variants
+from tests.eval import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE_DIR = REPO / "eval" / "text" / "obfuscation"
@@ -27,10 +27,7 @@ MIN_RECOVERY = 0.90
 
 
 def _load_generator():
-    spec = importlib.util.spec_from_file_location("obfuscation_generate", SUITE_DIR / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SUITE_DIR / "generate.py", "obfuscation_generate")
 
 
 @pytest.fixture(scope="module")

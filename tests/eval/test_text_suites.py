@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import Counter
 
 import pytest
 
 from safety.evaluation.suites import EVAL_TEXT_DIR, group_masks, labels, load_jsonl, load_suite, suite_path
+from tests.eval import load_script
 
 IDENTITY_DIR = EVAL_TEXT_DIR / "identity"
 FUNCTIONAL_DIR = EVAL_TEXT_DIR / "functional"
@@ -33,10 +33,7 @@ FUNCTIONALITIES = {
 
 @pytest.fixture(scope="module")
 def identity_build():
-    spec = importlib.util.spec_from_file_location("identity_build", IDENTITY_DIR / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(IDENTITY_DIR / "build.py", "identity_build")
 
 
 @pytest.fixture(scope="module")
