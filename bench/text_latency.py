@@ -9,10 +9,9 @@ thread count, versions and hardware, as JSON.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from timing import SAMPLE_TEXTS, arguments, environment, summary, timed
+from timing import SAMPLE_TEXTS, arguments, summary, timed, write_report
 
 import safety
 from safety import Moderator, Settings
@@ -38,12 +37,8 @@ def main() -> int:
                                     args.batch_size),
         "model_bundle": moderator.bundle_ref.model_dump(),
         "safety": safety.__version__,
-        **environment(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0
+    return write_report(report, args.out)
 
 
 if __name__ == "__main__":

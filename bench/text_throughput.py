@@ -11,12 +11,11 @@ inference thread (``safety.runtime``), warm-up excluded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from timing import SAMPLE_TEXTS, arguments, environment, summary, timed
+from timing import SAMPLE_TEXTS, arguments, summary, timed, write_report
 
 from safety.detectors.registry import Registry
 from safety.runtime import inference_executor
@@ -72,12 +71,8 @@ def main() -> int:
             results["ours_batched_no_spans"]["items_per_s"] / results["baseline_batched"]["items_per_s"], 3),
         "note": "ours = raw + normalised forms, windows, calibration; with spans, flagged texts also get one "
                 "occlusion pass per word (explanations). 4 of the 8 benchmark texts are flagged.",
-        **environment(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0
+    return write_report(report, args.out)
 
 
 if __name__ == "__main__":
