@@ -34,6 +34,7 @@ from safety.schema import (
     ModerationResult,
     PolicyRef,
     Reason,
+    Region,
     Span,
 )
 from safety.settings import Settings
@@ -213,6 +214,8 @@ class Moderator:
             error=run.error,
             spans=[Span(start=s.start, end=s.end, category=s.category, score=s.score) for s in detection.spans]
             if detection else [],
+            regions=[Region(category=r.category, score=r.score, box=r.box, frame=r.frame, view=r.view, method=r.method)
+                     for r in detection.regions] if detection else [],
             transforms=list(detection.transforms) if detection else [],
             unnormalized_scores=None if detection is None or detection.unnormalized_scores is None
             else {c.value: float(v) for c, v in detection.unnormalized_scores.items()},

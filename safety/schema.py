@@ -52,6 +52,18 @@ class Span(_Model):
     score: float
 
 
+class Region(_Model):
+    """A part of the image that drove ``category``'s score (Grad-CAM inside the view that fired)."""
+
+    category: Category
+    score: float = Field(description="The category's score in the view the region was found in.")
+    box: tuple[int, int, int, int] = Field(
+        description="(x0, y0, x1, y1) in pixels of the decoded image (EXIF orientation applied), x1/y1 exclusive.")
+    frame: int = Field(0, description="Sampled frame index (animated images); 0 for still images.")
+    view: str = Field("whole", description="'whole' when the whole frame fired, 'tile' when one of its tiles did.")
+    method: str = Field("grad_cam", description="'grad_cam', or 'view' when the box is the view itself.")
+
+
 class AuxiliaryResult(_Model):
     """A second model's scores on the same channel: evidence for the combiner, not the verdict."""
 
@@ -74,6 +86,7 @@ class ChannelResult(_Model):
     latency_ms: float | None = None
     error: ErrorInfo | None = None
     spans: list[Span] = Field(default_factory=list, description="Text spans explaining a flagged text's top category.")
+    regions: list[Region] = Field(default_factory=list, description="Image regions explaining a flagged image's categories.")
     transforms: list[str] = Field(
         default_factory=list,
         description="Normalisations (nfkc, invisible, homoglyph, leet, spacing, repeats) of the input whose form"

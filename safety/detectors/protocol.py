@@ -50,6 +50,23 @@ class TextSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRegion:
+    """A part of the image that drove a category's score (an explanation)."""
+
+    category: Category
+    #: The category's score in the view the region was found in.
+    score: float
+    #: (x0, y0, x1, y1) in pixels of the decoded frame (EXIF orientation applied), x1/y1 exclusive.
+    box: tuple[int, int, int, int]
+    #: Index of the sampled frame (animated images), 0 for still images.
+    frame: int = 0
+    #: ``"whole"`` when the whole frame fired, ``"tile"`` when one of its tiles did.
+    view: str = "whole"
+    #: How the box was found: ``"grad_cam"`` inside the view, or ``"view"`` (the view itself).
+    method: str = "grad_cam"
+
+
+@dataclass(frozen=True, slots=True)
 class Detection:
     """One input's output from one detector."""
 
@@ -64,6 +81,8 @@ class Detection:
     transforms: tuple[str, ...] = ()
     #: The scores of the input as given, when a normalised form scored higher on some category.
     unnormalized_scores: Mapping[Category, float] | None = None
+    #: Image regions that explain the scores (image detectors, flagged inputs).
+    regions: tuple[ImageRegion, ...] = ()
 
 
 def map_labels(raw_scores: Mapping[str, float], label_map: Mapping[str, Category]) -> dict[Category, float]:
