@@ -1,4 +1,4 @@
-"""Load the held-out text evaluation suites kept under ``eval/text/<name>/suite.jsonl``.
+"""Load the evaluation suites kept under ``eval/text/<name>/suite.jsonl`` and ``eval/image/<name>/suite.jsonl``.
 
 The suites live in the source repository next to the package (``<repo>/eval``), not inside it:
 they are available in a checkout, not in an installed wheel.
@@ -6,14 +6,17 @@ they are available in a checkout, not in an installed wheel.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["REPO_ROOT", "EVAL_TEXT_DIR", "load_jsonl", "suite_path", "load_suite", "labels", "group_masks"]
+__all__ = ["REPO_ROOT", "EVAL_TEXT_DIR", "EVAL_IMAGE_DIR", "load_jsonl", "suite_path", "load_suite", "labels",
+           "group_masks", "shared_data_dir", "image_suite_path", "resolve_image"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVAL_TEXT_DIR = REPO_ROOT / "eval" / "text"
@@ -61,3 +64,35 @@ def group_masks(rows: Sequence[dict], group_ids: Iterable[str] | None = None) ->
     if group_ids is None:
         group_ids = sorted({g for row in rows for g in row.get("groups", [])})
     return {g: np.array([g in row.get("groups", []) for row in rows], dtype=bool) for g in group_ids}
+
+
+EVAL_IMAGE_DIR = REPO_ROOT / "eval" / "image"
+#: Where ``shared:`` image references point: ``$SAFETY_SHARED_DATA`` or ``<repo>/../shared/data``.
+_SHARED_ENV = "SAFETY_SHARED_DATA"
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get(_SHARED_ENV)
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def image_suite_path(name: str) -> Path:
+    """``<repo>/eval/image/<name>/suite.jsonl`` (``"benign"``, ``"weapons"``, ``"knives"``)."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+        raise ValueError(f"suite name must be a plain folder name, got {name!r}")
+    return EVAL_IMAGE_DIR / name / "suite.jsonl"
+
+
+def resolve_image(ref: str) -> Path:
+    """The file an image suite row names: ``shared:<path>`` (under :func:`shared_data_dir`),
+    ``pkg:<package>/<path>`` (inside an installed package) or a plain filesystem path."""
+    root, sep, rest = ref.partition(":")
+    if sep and root == "shared":
+        return shared_data_dir() / rest
+    if sep and root == "pkg":
+        package, _, inner = rest.partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"package {package!r} for image {ref!r} is not installed")
+        return Path(next(iter(spec.submodule_search_locations))) / inner
+    return Path(ref)
