@@ -38,15 +38,24 @@ def test_result_shape_does_not_depend_on_the_input(real_moderator, png):
     assert all(shape == (set(Category), set(Channel)) for shape in shapes)
 
 
-def test_image_without_an_image_detector_fails_closed_to_review(real_moderator, png):
+def test_a_plain_image_is_scored_by_the_image_cnn_and_allowed(real_moderator, png):
+    result = real_moderator.moderate(image=png)
+    image = result.channels[Channel.IMAGE]
+    assert image.status is ChannelStatus.OK and image.model_id == "image-cnn" and len(image.model_sha256) == 64
+    assert set(image.scores) == {"sexual", "weapons"} and image.regions == []
+    assert result.categories[Category.WEAPONS].probability == image.scores["weapons"] < 0.5
+    assert result.action is Action.ALLOW and result.channels[Channel.CROSS_MODAL].status is ChannelStatus.SKIPPED
+
+
+def test_text_and_image_without_a_cross_modal_detector_fail_closed_to_review(real_moderator, png):
     result = real_moderator.moderate(text="have a lovely day", image=png)
     assert result.action is Action.REVIEW
-    image = result.channels[Channel.IMAGE]
-    assert image.status is ChannelStatus.UNAVAILABLE and "no image detector" in image.error.message
-    assert result.categories[Category.SEXUAL].probability is None
-    assert {(r.code, r.channel) for r in result.reasons} >= {("channel_failed", Channel.IMAGE)}
+    cross = result.channels[Channel.CROSS_MODAL]
+    assert cross.status is ChannelStatus.UNAVAILABLE and "no cross_modal detector" in cross.error.message
+    assert result.channels[Channel.IMAGE].status is ChannelStatus.OK
+    assert {(r.code, r.channel) for r in result.reasons} == {("channel_failed", Channel.CROSS_MODAL)}
     assert result.input.image.width == 32 and result.input.text_chars == len("have a lovely day")
-    strict = real_moderator.moderate(image=png, policy="strict")
+    strict = real_moderator.moderate(text="have a lovely day", image=png, policy="strict")
     assert strict.action is Action.BLOCK
 
 

@@ -35,7 +35,9 @@ class DetectorSpec:
     name: str
     kind: DetectorKind
     factory: Callable[..., Detector] | str
-    artifact: str | None = None
+    #: The artifacts (folders under ``models/``) the detector loads; their digests enter the
+    #: bundle digest. TOML: ``artifact = "name"`` or ``artifacts = ["a", "b"]``.
+    artifacts: tuple[str, ...] = ()
     summary: str = ""
     #: Keyword arguments for the factory (``[detectors.NAME.options]`` in the TOML).
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -93,8 +95,9 @@ class Registry:
         specs = {}
         for name, entry in data.get("detectors", {}).items():
             try:
+                artifacts = tuple(entry.get("artifacts", ())) + ((entry["artifact"],) if "artifact" in entry else ())
                 specs[name] = DetectorSpec(name=name, kind=DetectorKind(entry["kind"]), factory=entry["factory"],
-                                           artifact=entry.get("artifact"), summary=entry.get("summary", ""),
+                                           artifacts=artifacts, summary=entry.get("summary", ""),
                                            options=dict(entry.get("options", {})))
             except (KeyError, ValueError) as exc:
                 raise ConfigurationError(f"registry entry {name!r} is invalid: {exc!r}") from exc
@@ -168,9 +171,11 @@ class Registry:
         lines = [f"bundle={bundle.id}"]
         for channel, name in sorted(bundle.all_detectors()):
             spec = self.spec(name)
-            try:
-                artifact = load_artifact(spec.artifact, verify=False).sha256 if spec.artifact else "-"
-            except ModelError:
-                artifact = "missing"
-            lines.append(f"{channel.value}={spec.name}@{artifact}")
+            digests = []
+            for artifact in spec.artifacts:
+                try:
+                    digests.append(load_artifact(artifact, verify=False).sha256)
+                except ModelError:
+                    digests.append("missing")
+            lines.append(f"{channel.value}={spec.name}@{'+'.join(digests) or '-'}")
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()

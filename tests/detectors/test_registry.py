@@ -13,10 +13,29 @@ def test_default_registry_is_data():
     registry = Registry.default()
     assert {"minilm-toxicity", "jigsaw-bilstm"} <= set(registry.names())
     bundle = registry.bundle("offline-default")
-    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity"}
+    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity", Channel.IMAGE: "image-cnn"}
     assert bundle.auxiliary == {Channel.TEXT: ("jigsaw-bilstm",)}
     assert registry.bundle("bilstm").detectors == {Channel.TEXT: "jigsaw-bilstm"}
+    assert registry.spec("image-cnn").artifacts == ("open_nsfw", "efficientnet_weapons")
     assert len(registry.bundle_digest(bundle)) == 64
+
+
+def test_the_bundle_digest_covers_every_artifact_of_a_detector(tmp_path, monkeypatch):
+    """Changing either artifact of a two-artifact detector changes the bundle digest."""
+    import shutil
+
+    from safety.artifacts import load_artifact
+
+    registry = Registry.default()
+    bundle = registry.bundle("offline-default")
+    before = registry.bundle_digest(bundle)
+    for name in ("jigsaw_bilstm", "minilm_toxicity", "open_nsfw", "efficientnet_weapons"):
+        shutil.copytree(load_artifact(name, verify=False).path, tmp_path / name)
+    monkeypatch.setenv("SAFETY_MODELS_DIR", str(tmp_path))
+    assert registry.bundle_digest(bundle) == before
+    manifest = tmp_path / "efficientnet_weapons" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"version": "', '"version": "x'))
+    assert registry.bundle_digest(bundle) != before
 
 
 def test_detectors_are_built_lazily_and_once():

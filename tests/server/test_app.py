@@ -15,7 +15,7 @@ PNG = png_bytes()
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["detectors"] == {"text": None}
+    assert ready["status"] == "ready" and ready["detectors"] == {"text": None, "image": None}
     assert len(ready["model_bundle"]["sha256"]) == 64
 
 
@@ -37,10 +37,14 @@ def test_policy_is_selectable_per_request(client):
 
 @pytest.mark.parametrize("encode", [lambda b: base64.b64encode(b).decode(),
                                     lambda b: "data:image/png;base64," + base64.b64encode(b).decode()])
-def test_json_image_fails_closed_without_an_image_detector(client, encode):
+def test_json_image_is_scored_and_text_with_it_fails_closed_without_a_cross_modal_detector(client, encode):
+    alone = client.post("/v1/moderate", json={"image": encode(PNG)}).json()
+    assert alone["action"] == "allow" and alone["channels"]["image"]["status"] == "ok"
+    assert set(alone["channels"]["image"]["scores"]) == {"sexual", "weapons"}
     body = client.post("/v1/moderate", json={"text": "have a lovely day", "image": encode(PNG)}).json()
     assert body["action"] == "review"
-    assert body["channels"]["image"]["status"] == "unavailable"
+    assert body["channels"]["image"]["status"] == "ok"
+    assert body["channels"]["cross_modal"]["status"] == "unavailable"
     assert body["input"]["image"]["format"] == "PNG"
 
 

@@ -14,13 +14,21 @@ crop 224, optional JPEG re-encode (the reference's own step), RGB -> BGR, subtra
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from safetensors.torch import load_file
 from torch import nn
+
+from safety.artifacts import Artifact, load_artifact
+from safety.detectors.image.views import TileGrid
+from safety.taxonomy import Category
+
+ARTIFACT = "open_nsfw"
 
 STAGES: tuple[tuple[int, int], ...] = ((3, 32), (4, 64), (6, 128), (3, 256))  # (blocks, width)
 EXPANSION = 4
@@ -31,12 +39,18 @@ class Bottleneck(nn.Module):
     def __init__(self, in_channels: int, width: int, stride: int, project: bool) -> None:
         super().__init__()
         out = width * EXPANSION
-        self.shortcut = nn.Conv2d(in_channels, out, 1, stride=stride) if project else None
-        self.reduce = nn.Conv2d(in_channels, width, 1, stride=stride)
+        # A strided 1x1 convolution is a 1x1 convolution of the subsampled input; torch's CPU
+        # kernels for the strided form are several times slower, so the stride is applied by
+        # slicing in ``forward`` (same weights, same outputs).
+        self.stride = stride
+        self.shortcut = nn.Conv2d(in_channels, out, 1) if project else None
+        self.reduce = nn.Conv2d(in_channels, width, 1)
         self.conv = nn.Conv2d(width, width, 3, padding=1)
         self.expand = nn.Conv2d(width, out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride].contiguous()
         identity = x if self.shortcut is None else self.shortcut(x)
         y = F.relu(self.reduce(x))
         y = F.relu(self.conv(y))
@@ -90,3 +104,51 @@ def preprocess(images: Sequence[Image.Image], *, resize: int = 256, crop: int = 
         array = np.asarray(image, dtype=np.float32)[:, :, ::-1] - np.asarray(mean_bgr, dtype=np.float32)
         arrays.append(np.ascontiguousarray(array.transpose(2, 0, 1)))
     return torch.from_numpy(np.stack(arrays))
+
+
+class OpenNSFWScorer:
+    """open_nsfw as a view scorer for :class:`safety.detectors.image.cnn.ImageCNNDetector`.
+
+    Its probability is the network's own softmax: no labelled explicit images are available here
+    to calibrate it against (see the model card), so it is reported as the model gives it.
+    """
+
+    category = Category.SEXUAL
+
+    def __init__(self, model: OpenNSFW, *, preprocess_options: dict, grid: TileGrid | None = None,
+                 artifact: Artifact | None = None) -> None:
+        self.model = model.eval()
+        self.preprocess_options = dict(preprocess_options)
+        self.grid = grid
+        self.input_size = int(self.preprocess_options.get("crop", 224))
+        resize = int(self.preprocess_options.get("resize", 256))
+        margin = (resize - self.input_size) // 2 / resize
+        #: The centre crop after the resize: where Grad-CAM's input pixels sit in the view.
+        self.window = (margin, margin, margin + self.input_size / resize, margin + self.input_size / resize)
+        self.artifact = artifact
+
+    @classmethod
+    def load(cls, artifact: Artifact | None = None) -> "OpenNSFWScorer":
+        artifact = artifact or load_artifact(ARTIFACT)
+        config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
+        model = OpenNSFW()
+        model.load_state_dict(load_file(artifact.file("model.safetensors")))
+        return cls(model, preprocess_options=config["preprocess"], grid=TileGrid.from_dict(config.get("tiles")),
+                   artifact=artifact)
+
+    def preprocess(self, crops: Sequence[Image.Image]) -> torch.Tensor:
+        return preprocess(crops, **self.preprocess_options)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+    def logit(self, fmap: torch.Tensor) -> torch.Tensor:
+        """log(p_nsfw / p_sfw): the softmax's nsfw probability is its sigmoid."""
+        logits = self.model.fc(fmap.mean(dim=(2, 3)))
+        return logits[:, 1] - logits[:, 0]
+
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+    def describe(self, fmap: torch.Tensor, logits: torch.Tensor) -> list[dict[str, float]]:
+        return [{"nsfw": float(p)} for p in self.probability(logits.numpy())]
