@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/text_latency.py
 	$(BIN)/python bench/text_throughput.py
+	$(BIN)/python bench/image_throughput.py --batch-size 16
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
