@@ -110,13 +110,11 @@ def composites(rows: list[dict], images: list) -> tuple[list, np.ndarray]:
     """Large benign scenes, each also with one small weapon photo pasted in (see the module doc)."""
     from PIL import Image
 
-    from safety.images import decode_image as decode
-
     scenes = [img.first.resize(SCENE, Image.Resampling.BILINEAR) for r, img in zip(rows, images, strict=True)
               if r["suite"] == "benign" and "coco" in r.get("groups", [])]
     objects = [img.first for r, img in zip(rows, images, strict=True) if r["suite"] == "weapons"]
     rng = np.random.default_rng(0)
-    out, labels = [decode(scene) for scene in scenes], [0] * len(scenes)
+    out, labels = [decode_image(scene) for scene in scenes], [0] * len(scenes)
     for index, weapon in enumerate(objects):
         scene = scenes[index % len(scenes)].copy()
         scale = OBJECT_FRACTION * SCENE[0] / max(weapon.size)
@@ -125,7 +123,7 @@ def composites(rows: list[dict], images: list) -> tuple[list, np.ndarray]:
         x = int(rng.integers(0, SCENE[0] - small.width + 1))
         y = int(rng.integers(0, SCENE[1] - small.height + 1))
         scene.paste(small, (x, y))
-        out.append(decode(scene))
+        out.append(decode_image(scene))
         labels.append(1)
     return out, np.asarray(labels)
 
@@ -163,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         result["composites"][name] = {**composite_report(scene_weapons, scene_labels, review[Category.WEAPONS]),
                                       "seconds_per_image": _r(scene_seconds)}
     # open_nsfw has no parameter fitted on any suite image, so its false-positive rate can also be
-    # read over every benign photo (both splits), a larger sample than the eval split alone.
-    benign_all = [r for r in load_jsonl(image_suite_path("benign"))]
+    # read over every benign photo (both splits), a larger sample than the eval split alone
+    # (``detector`` is the last one loaded: the sexual score does not depend on tiles).
+    benign_all = load_jsonl(image_suite_path("benign"))
     sexual_all, _, _, _ = score(detector, [decode_image(resolve_image(r["image"]), limits=InputLimits())
                                            for r in benign_all])
     flagged_all = sexual_all >= review[Category.SEXUAL]
