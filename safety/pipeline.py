@@ -205,7 +205,8 @@ class Moderator:
         detection = run.detections[0] if run.detections else None
         return ChannelResult(
             status=run.status,
-            scores={c.value: float(s) for c, s in detection.scores.items()} if detection else {},
+            scores={**{c.value: float(s) for c, s in detection.scores.items()},
+                    **{name: float(v) for name, v in detection.signals.items()}} if detection else {},
             raw_scores={k: float(v) for k, v in detection.raw_scores.items()} if detection else {},
             model_id=info.id if info else name,
             model_version=info.version if info else None,

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     default_policy: str = Field("default", description="Policy used when a request names none.")
     detector_timeout_s: float = Field(30.0, gt=0, description="Budget per batch for each channel; on expiry the verdict fails closed.")
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice).")
+    openclip_model: str | None = Field(None, description="OpenCLIP architecture for the 'openclip' bundle, e.g. ViT-B-32.")
+    openclip_checkpoint: str | None = Field(None, description="Path of the OpenCLIP checkpoint file on this machine.")
+    prompt_bank: str | None = Field(None, description="Cross-modal prompt bank TOML (default: the packaged one).")
 
     max_text_chars: int = Field(_LIMITS.max_text_chars, ge=1)
     max_image_bytes: int = Field(_LIMITS.max_image_bytes, ge=1)

@@ -83,6 +83,9 @@ class Detection:
     unnormalized_scores: Mapping[Category, float] | None = None
     #: Image regions that explain the scores (image detectors, flagged inputs).
     regions: tuple[ImageRegion, ...] = ()
+    #: Named signals that are not category scores (cross-modal ``similarity``, ``mismatch``...):
+    #: reported beside the scores, read by the combiner, never judged by a policy directly.
+    signals: Mapping[str, float] = field(default_factory=dict)
 
 
 def map_labels(raw_scores: Mapping[str, float], label_map: Mapping[str, Category]) -> dict[Category, float]:

@@ -1,0 +1,1 @@
+"""Cross-modal (text + image) joint embeddings and the detector built on them."""
