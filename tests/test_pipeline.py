@@ -47,16 +47,25 @@ def test_a_plain_image_is_scored_by_the_image_cnn_and_allowed(real_moderator, pn
     assert result.action is Action.ALLOW and result.channels[Channel.CROSS_MODAL].status is ChannelStatus.SKIPPED
 
 
-def test_text_and_image_without_a_cross_modal_detector_fail_closed_to_review(real_moderator, png):
+def test_text_and_image_are_checked_together_by_the_cross_modal_channel(real_moderator, png):
     result = real_moderator.moderate(text="have a lovely day", image=png)
+    cross = result.channels[Channel.CROSS_MODAL]
+    assert cross.status is ChannelStatus.OK and cross.model_id == "cross-modal:conse-imagenet"
+    assert {"similarity", "match", "mismatch", "agreement", "compositional"} <= set(cross.scores)
+    assert not any(name in cross.scores for name in Category)  # signals, not category scores
+    assert result.action is Action.ALLOW and result.reasons == []
+    assert result.input.image.width == 32 and result.input.text_chars == len("have a lovely day")
+
+
+def test_text_and_image_without_a_cross_modal_detector_fail_closed_to_review(png):
+    moderator = fake_moderator(text=spec("kw", DetectorKind.TEXT, fakes.KeywordText),
+                               image=spec("bright", DetectorKind.IMAGE, fakes.BrightImage))
+    result = moderator.moderate(text="have a lovely day", image=png)
     assert result.action is Action.REVIEW
     cross = result.channels[Channel.CROSS_MODAL]
     assert cross.status is ChannelStatus.UNAVAILABLE and "no cross_modal detector" in cross.error.message
-    assert result.channels[Channel.IMAGE].status is ChannelStatus.OK
     assert {(r.code, r.channel) for r in result.reasons} == {("channel_failed", Channel.CROSS_MODAL)}
-    assert result.input.image.width == 32 and result.input.text_chars == len("have a lovely day")
-    strict = real_moderator.moderate(text="have a lovely day", image=png, policy="strict")
-    assert strict.action is Action.BLOCK
+    assert moderator.moderate(text="have a lovely day", image=png, policy="strict").action is Action.BLOCK
 
 
 def test_failing_detector_fails_closed_and_says_which():

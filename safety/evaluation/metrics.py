@@ -27,6 +27,7 @@ __all__ = [
     "false_positive_rate",
     "false_negative_rate",
     "selection_rate",
+    "recall_at_fpr",
     "expected_calibration_error",
     "reliability_curve",
     "bootstrap_ci",
@@ -146,6 +147,20 @@ def false_negative_rate(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """FN / (FN + TP): the share of actual positives missed. ``nan`` with no positive."""
     tp, _, _, fn = _confusion(y_true, y_pred)
     return fn / (fn + tp) if fn + tp else float("nan")
+
+
+def recall_at_fpr(y_true: ArrayLike, y_score: ArrayLike, max_fpr: float) -> tuple[float, float]:
+    """The recall of the rule ``score > t`` for the lowest threshold ``t`` that flags at most
+    ``max_fpr`` of the negatives, and that threshold. ``(nan, nan)`` without both classes."""
+    y = _binary(y_true, "y_true")
+    s = _real(y_score, "y_score")
+    _same_length(y, s)
+    negatives, positives = np.sort(s[~y]), s[y]
+    if not len(negatives) or not len(positives):
+        return float("nan"), float("nan")
+    allowed = int(np.floor(max_fpr * len(negatives) + 1e-9))
+    threshold = float(negatives[len(negatives) - allowed - 1])
+    return float((positives > threshold).mean()), threshold
 
 
 def selection_rate(y_true: ArrayLike, y_pred: ArrayLike) -> float:

@@ -13,7 +13,8 @@ def test_default_registry_is_data():
     registry = Registry.default()
     assert {"minilm-toxicity", "jigsaw-bilstm"} <= set(registry.names())
     bundle = registry.bundle("offline-default")
-    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity", Channel.IMAGE: "image-cnn"}
+    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity", Channel.IMAGE: "image-cnn",
+                                Channel.CROSS_MODAL: "conse-cross-modal"}
     assert bundle.auxiliary == {Channel.TEXT: ("jigsaw-bilstm",)}
     assert registry.bundle("bilstm").detectors == {Channel.TEXT: "jigsaw-bilstm"}
     assert registry.spec("image-cnn").artifacts == ("open_nsfw", "efficientnet_weapons")
@@ -29,7 +30,7 @@ def test_the_bundle_digest_covers_every_artifact_of_a_detector(tmp_path, monkeyp
     registry = Registry.default()
     bundle = registry.bundle("offline-default")
     before = registry.bundle_digest(bundle)
-    for name in ("jigsaw_bilstm", "minilm_toxicity", "open_nsfw", "efficientnet_weapons"):
+    for name in ("jigsaw_bilstm", "minilm_toxicity", "open_nsfw", "efficientnet_weapons", "conse_imagenet"):
         shutil.copytree(load_artifact(name, verify=False).path, tmp_path / name)
     monkeypatch.setenv("SAFETY_MODELS_DIR", str(tmp_path))
     assert registry.bundle_digest(bundle) == before

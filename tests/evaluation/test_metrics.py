@@ -203,3 +203,16 @@ def test_matches_fairlearn(random_data):
     assert false_positive_rate(y, pred) == pytest.approx(fm.false_positive_rate(y, pred), abs=1e-12)
     assert false_negative_rate(y, pred) == pytest.approx(fm.false_negative_rate(y, pred), abs=1e-12)
     assert selection_rate(y, pred) == pytest.approx(fm.selection_rate(y, pred), abs=1e-12)
+
+
+def test_recall_at_fpr_never_exceeds_the_false_positive_budget():
+    from safety.evaluation.metrics import recall_at_fpr
+
+    negatives = np.arange(20, dtype=float)  # 0..19
+    positives = np.array([18.5, 19.5, 25.0, 3.0])
+    y = np.r_[np.zeros(20), np.ones(4)]
+    recall, threshold = recall_at_fpr(y, np.r_[negatives, positives], 0.05)
+    assert threshold == 18.0 and recall == 0.75  # one negative (19) may pass: 5% of 20
+    recall, threshold = recall_at_fpr(y, np.r_[negatives, positives], 0.0)
+    assert threshold == 19.0 and recall == 0.5
+    assert np.isnan(recall_at_fpr(np.zeros(3), np.arange(3.0), 0.1)[0])

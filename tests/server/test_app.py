@@ -15,7 +15,7 @@ PNG = png_bytes()
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["detectors"] == {"text": None, "image": None}
+    assert ready["status"] == "ready" and ready["detectors"] == {"text": None, "image": None, "cross_modal": None}
     assert len(ready["model_bundle"]["sha256"]) == 64
 
 
@@ -37,14 +37,15 @@ def test_policy_is_selectable_per_request(client):
 
 @pytest.mark.parametrize("encode", [lambda b: base64.b64encode(b).decode(),
                                     lambda b: "data:image/png;base64," + base64.b64encode(b).decode()])
-def test_json_image_is_scored_and_text_with_it_fails_closed_without_a_cross_modal_detector(client, encode):
+def test_json_image_alone_and_with_text(client, encode):
     alone = client.post("/v1/moderate", json={"image": encode(PNG)}).json()
     assert alone["action"] == "allow" and alone["channels"]["image"]["status"] == "ok"
     assert set(alone["channels"]["image"]["scores"]) == {"sexual", "weapons"}
+    assert alone["channels"]["cross_modal"]["status"] == "skipped"
     body = client.post("/v1/moderate", json={"text": "have a lovely day", "image": encode(PNG)}).json()
-    assert body["action"] == "review"
-    assert body["channels"]["image"]["status"] == "ok"
-    assert body["channels"]["cross_modal"]["status"] == "unavailable"
+    assert body["action"] == "allow"
+    assert body["channels"]["image"]["status"] == "ok" and body["channels"]["cross_modal"]["status"] == "ok"
+    assert 0.0 <= body["channels"]["cross_modal"]["scores"]["mismatch"] <= 1.0
     assert body["input"]["image"]["format"] == "PNG"
 
 

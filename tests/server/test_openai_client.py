@@ -56,9 +56,11 @@ def test_text_and_image_input(openai_client):
         input=[{"type": "text", "text": "have a lovely day"}, {"type": "image_url", "image_url": {"url": url}}],
     )
     (result,) = response.results
-    # No image detector ships yet: the image cannot be judged, so the verdict fails closed.
-    assert result.flagged is True
+    # Both parts are judged: a benign text over a plain red image is allowed.
+    assert result.flagged is False
     assert result.category_applied_input_types.harassment == ["text"]
+    assert result.category_applied_input_types.violence == ["image"]
+    assert 0.0 <= result.category_scores.violence < 0.5
 
 
 def test_errors_reach_the_client_typed(openai_client):
