@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/text_latency.py
 	$(BIN)/python bench/text_throughput.py
 	$(BIN)/python bench/image_throughput.py --batch-size 16
+	$(BIN)/python bench/crossmodal_latency.py --calls 100 --warmup 10 --batch-size 16
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
