@@ -25,7 +25,7 @@ import numpy as np
 
 from safety.detectors.crossmodal.detector import SIGNALS, CrossModalDetector
 from safety.evaluation import metrics
-from safety.evaluation.suites import load_jsonl, resolve_image, shared_data_dir
+from safety.evaluation.suites import load_jsonl, resolve_image, shared_data_dir, write_result
 from safety.images import decode_image
 
 ROUND = 4
@@ -100,10 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     detector = CrossModalDetector.load_conse()
     rows = load_jsonl(SUITE)
     result = {"detector": {"id": detector.info.id, "version": detector.info.version, "sha256": detector.info.sha256},
-              **report(rows, score(detector, rows)), "seconds": 0.0}
+              **report(rows, score(detector, rows))}
     result["seconds"] = round(time.time() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(result, args.out)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from safety.detectors.image.cnn import ImageCNNDetector
 from safety.evaluation import metrics
-from safety.evaluation.suites import image_suite_path, load_jsonl, resolve_image
+from safety.evaluation.suites import image_suite_path, load_jsonl, resolve_image, write_result
 from safety.images import decode_image
 from safety.limits import InputLimits
 from safety.policy import get_policy
@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "n": len(benign_all), "flagged": int(flagged_all.sum()), "rate": _r(flagged_all.mean()),
         "flagged_ids": sorted(r["id"] for r, f in zip(benign_all, flagged_all, strict=True) if f)}
     result["seconds"] = round(time.time() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(result, args.out)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["REPO_ROOT", "EVAL_TEXT_DIR", "EVAL_IMAGE_DIR", "load_jsonl", "suite_path", "load_suite", "labels",
-           "group_masks", "shared_data_dir", "image_suite_path", "resolve_image"]
+           "group_masks", "shared_data_dir", "image_suite_path", "resolve_image", "write_result"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVAL_TEXT_DIR = REPO_ROOT / "eval" / "text"
@@ -96,3 +96,11 @@ def resolve_image(ref: str) -> Path:
             raise FileNotFoundError(f"package {package!r} for image {ref!r} is not installed")
         return Path(next(iter(spec.submodule_search_locations))) / inner
     return Path(ref)
+
+
+def write_result(result: dict, out: str | Path) -> Path:
+    """Write an evaluation report's JSON (indented, newline-terminated), creating its folder."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return path

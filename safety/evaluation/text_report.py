@@ -30,7 +30,7 @@ import numpy as np
 from safety.artifacts import load_artifact
 from safety.detectors.text.minilm import MiniLMToxicityDetector
 from safety.evaluation import fairness, metrics
-from safety.evaluation.suites import load_suite, suite_path
+from safety.evaluation.suites import load_suite, suite_path, write_result
 from safety.policy import get_policy
 from safety.taxonomy import TEXT_CATEGORIES, Category
 from safety.training.text_data import default_data_dir, load_davidson, load_toxigen
@@ -200,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if suite_path("obfuscation").is_file():
         report["obfuscation"] = obfuscation_report(scorer)
     report["seconds"] = round(time.time() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_result(report, args.out)
     print(json.dumps({k: v for k, v in report.items() if k not in ("functional",)}, indent=2))
     return 0
 
