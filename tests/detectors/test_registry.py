@@ -92,3 +92,16 @@ def test_fast_bundle_serves_the_same_model_without_spans():
     text = result.channels[Channel.TEXT]
     assert text.model_id == "minilm-toxicity" and text.spans == [] and text.auxiliary == {}
     assert result.flagged
+
+
+def test_the_evaluation_bundle_scores_exactly_like_the_default(real_moderator, png):
+    """safety eval runs offline-default-scores (no spans, no regions): its probabilities must be the default's."""
+    from safety.pipeline import Moderator
+
+    scores_only = Moderator(bundle="offline-default-scores")
+    for item in ({"text": "you are a stupid idiot"}, {"text": "have a lovely day", "image": png}, {"image": png}):
+        ours, default = scores_only.moderate(**item), real_moderator.moderate(**item)
+        assert {c: r.probability for c, r in ours.categories.items()} == {
+            c: r.probability for c, r in default.categories.items()}
+        assert ours.action is default.action
+        assert ours.channels["text"].spans == [] and ours.channels["image"].regions == []
