@@ -1,7 +1,8 @@
-"""Command line: ``safety moderate ...`` and ``safety serve ...``.
+"""Command line: ``safety moderate``, ``safety serve``, ``safety eval`` (run / compare / gate), ``safety train``.
 
 Exit status: 0 when moderation ran (whatever the verdict; read ``action``), 2 for bad input, an
-unknown or invalid policy, or bad usage, 1 for any other failure.
+unknown or invalid policy, or bad usage, 3 when ``safety eval gate`` finds a gate missed, 1 for
+any other failure.
 """
 
 from __future__ import annotations
@@ -44,6 +45,52 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from safety.evaluation.dataset import load_rows
+    from safety.evaluation.harness import evaluate
+    from safety.pipeline import Moderator
+    from safety.policy import get_policy
+
+    rows = load_rows(args.data, split=args.split)
+    policy = get_policy(args.policy or "default")
+    moderator = Moderator(bundle=args.bundle, default_policy=policy)
+    summary = evaluate(args.data, args.report, moderator=moderator, policy=policy, rows=rows,
+                       batch_size=args.batch_size, progress=not args.quiet)
+    brief = {name: {k: m[k] for k in ("n", "auroc", "precision", "recall", "f1", "ece")}
+             for name, m in summary["categories"].items()}
+    print(json.dumps({"report": str(args.report), "rows": summary["rows"], "errors": summary["errors"],
+                      "categories": brief}, indent=2))
+    return 0
+
+
+def _cmd_eval_compare(args: argparse.Namespace) -> int:
+    from safety.evaluation.compare import compare_runs, to_json
+
+    text = to_json(compare_runs(args.a, args.b, n_boot=args.n_boot))
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text, end="")
+    return 0
+
+
+def _cmd_eval_gate(args: argparse.Namespace) -> int:
+    from safety.evaluation.gates import check, format_results, load_gates, load_summary
+
+    suites = load_gates(args.gates)
+    if args.suite not in suites:
+        raise InputError(f"no suite {args.suite!r} in {args.gates}; known: {', '.join(suites)}")
+    suite = suites[args.suite]
+    if not suite.gates:
+        raise InputError(f"suite {args.suite!r} in {args.gates} has no gates: nothing would be checked")
+    results = check(load_summary(args.report), suite)
+    print(format_results(results))
+    failed = sum(not r.passed for r in results)
+    print(f"{args.suite}: {len(results) - failed} of {len(results)} gates passed")
+    return 0 if not failed else 3
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from safety.training import train_text
 
@@ -69,6 +116,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=_cmd_serve)
 
+    evaluation = commands.add_parser(
+        "eval", help="evaluate verdicts on labelled data (also: 'eval compare A B', 'eval gate')",
+        description="safety eval --data FILE --report DIR | safety eval compare A B | safety eval gate ...")
+    steps = evaluation.add_subparsers(dest="step", required=True)
+    run = steps.add_parser("run", help="(default) moderate labelled rows and write a report folder")
+    run.add_argument("--data", type=Path, required=True, help="JSONL, CSV or Parquet rows (see safety/evaluation/dataset.py)")
+    run.add_argument("--report", type=Path, required=True, help="folder for summary.json, predictions.jsonl, report.html")
+    run.add_argument("--policy", help="policy name or .toml path (default: 'default')")
+    run.add_argument("--bundle", default="offline-default-scores",
+                     help="model bundle (default: offline-default-scores, the default's scores without explanations)")
+    run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--split", help="only rows whose 'split' field has this value (e.g. eval)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(run=_cmd_eval)
+    compare = steps.add_parser("compare", help="A/B: metric deltas with paired-bootstrap intervals, McNemar on flips")
+    compare.add_argument("a", type=Path, help="report folder of version A")
+    compare.add_argument("b", type=Path, help="report folder of version B")
+    compare.add_argument("--out", type=Path, help="also write the comparison JSON here")
+    compare.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per metric (default 1000)")
+    compare.set_defaults(run=_cmd_eval_compare)
+    gate = steps.add_parser("gate", help="check a report against eval/gates.toml (exit 3 when a gate fails)")
+    gate.add_argument("--gates", type=Path, default=Path("eval/gates.toml"))
+    gate.add_argument("--suite", required=True)
+    gate.add_argument("--report", type=Path, required=True)
+    gate.set_defaults(run=_cmd_eval_gate)
+
     train = commands.add_parser("train", help="run a training recipe (reads ../shared/data by default)")
     train.add_argument("recipe", choices=["text"], help="text: the MiniLM text classifier (models/minilm_toxicity)")
     train.add_argument("recipe_args", nargs=argparse.REMAINDER, help="options of the recipe (see --help of the recipe)")
@@ -77,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"] and (len(argv) == 1 or argv[1] not in {"run", "compare", "gate", "-h", "--help"}):
+        argv.insert(1, "run")  # 'safety eval --data ...' is 'safety eval run --data ...'
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

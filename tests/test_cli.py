@@ -83,3 +83,26 @@ def test_serve_starts_the_rest_service():
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_eval_run_compare_and_gate(capsys, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    rows = [{"id": "a", "text": "you are a stupid idiot", "labels": {"insult": 1, "toxicity": 1}},
+            {"id": "b", "text": "have a lovely day", "labels": {"insult": 0, "toxicity": 0}},
+            {"id": "c", "text": "thanks for the help", "label": "benign"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["eval", "--data", str(data), "--report", str(tmp_path / "A"), "--quiet"]) == 0
+    assert main(["eval", "--data", str(data), "--report", str(tmp_path / "B"), "--quiet", "--policy", "strict"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "compare", str(tmp_path / "A"), str(tmp_path / "B"), "--n-boot", "50"]) == 0
+    comparison = json.loads(capsys.readouterr().out)
+    assert comparison["ids"]["common"] == 3 and comparison["a"]["policy"]["name"] == "default"
+    gates = tmp_path / "gates.toml"
+    gates.write_text('[suites.tiny]\ndata = "rows.jsonl"\n[suites.tiny.gates]\n'
+                     '"categories.insult.recall" = { min = 1.0 }\n"categories.insult.fpr" = { max = 0.0 }\n'
+                     '"categories.weapons.auroc" = { min = 0.5 }\n')
+    assert main(["eval", "gate", "--gates", str(gates), "--suite", "tiny", "--report", str(tmp_path / "A")]) == 3
+    out = capsys.readouterr().out
+    assert "PASS  categories.insult.recall" in out and "FAIL  categories.weapons.auroc" in out  # unmeasured fails
+    assert main(["eval", "gate", "--gates", str(gates), "--suite", "nope", "--report", str(tmp_path / "A")]) == 2
+    assert main(["eval", "--data", str(tmp_path / "missing.jsonl"), "--report", str(tmp_path / "C")]) == 2
