@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safety.errors import InputError
-from safety.evaluation.suites import resolve_image
+from safety.evaluation.suites import load_jsonl, resolve_image
 from safety.taxonomy import Category
 
 BENIGN_LABELS = frozenset({"benign", "none", "safe", "clean"})
@@ -85,15 +85,10 @@ def load_rows(path: str | Path, *, split: str | None = None) -> list[EvalRow]:
 
 
 def _jsonl(path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{number}: not JSON: {exc.msg}") from exc
-    return rows
+    try:
+        return load_jsonl(path)
+    except ValueError as exc:  # the suite loader's parse error, as the user's input error
+        raise InputError(str(exc)) from exc
 
 
 def _from_flat(record: dict) -> dict:
