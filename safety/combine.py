@@ -43,9 +43,10 @@ def pattern_of(row: Mapping[str, float]) -> str:
 
 
 def _expand(row: Mapping[str, float], base: Sequence[str]) -> list[float]:
+    """The row's values of ``base``, then the interaction terms ``feature_names(base)`` names."""
     values = [float(row[name]) for name in base]
     for signal in INTERACTING_SIGNALS:
-        if signal in row:
+        if signal in base:
             values += [float(row[name]) * float(row[signal]) for name in base
                        if not name.startswith("cross_modal:")]
     return values

@@ -110,3 +110,11 @@ def test_features_of_a_real_result(real_moderator, png):
     assert pattern_of(row) == "text+image+cross_modal"
     assert {"text:toxicity", "image:weapons", "cross_modal:mismatch", "cross_modal:match"} <= set(row)
     assert pattern_of(features_of(real_moderator.moderate(image=png))) == "image"
+
+
+def test_rows_with_extra_signals_still_line_up_with_the_sub_model(fitted):
+    row = {"image:weapons": 0.9, "cross_modal:match": 0.3}  # pattern image+cross_modal: unseen
+    assert fitted.explain(row, "weapons")["model"] == "max-fallback"
+    rows = [{"text:toxicity": 0.2, "image:weapons": 0.6, "cross_modal:mismatch": 0.5, "cross_modal:match": 0.4,
+             "cross_modal:extra": 0.1}]
+    assert np.isfinite(fitted.predict_proba(rows)["weapons"]).all()  # extra keys are ignored
