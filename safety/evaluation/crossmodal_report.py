@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from safety.detectors.crossmodal.detector import SIGNALS, CrossModalDetector
 from safety.evaluation import metrics
-from safety.evaluation.suites import load_jsonl, resolve_image, shared_data_dir, write_result
+from safety.evaluation.suites import finish_report, load_jsonl, resolve_image, shared_data_dir
 from safety.images import decode_image
 
 ROUND = 4
@@ -101,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_jsonl(SUITE)
     result = {"detector": {"id": detector.info.id, "version": detector.info.version, "sha256": detector.info.sha256},
               **report(rows, score(detector, rows))}
-    result["seconds"] = round(time.time() - started, 1)
-    write_result(result, args.out)
-    print(json.dumps(result, indent=2))
-    return 0
+    return finish_report(result, args.out, started)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ what the multi-scale views buy and cost. At the default policy's review threshol
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from safety.detectors.image.cnn import ImageCNNDetector
 from safety.evaluation import metrics
-from safety.evaluation.suites import image_suite_path, load_jsonl, resolve_image, write_result
+from safety.evaluation.suites import finish_report, image_suite_path, load_jsonl, resolve_image
 from safety.images import decode_image
 from safety.limits import InputLimits
 from safety.policy import get_policy
@@ -170,10 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     result["sexual_fpr_all_benign_photos"] = {
         "n": len(benign_all), "flagged": int(flagged_all.sum()), "rate": _r(flagged_all.mean()),
         "flagged_ids": sorted(r["id"] for r, f in zip(benign_all, flagged_all, strict=True) if f)}
-    result["seconds"] = round(time.time() - started, 1)
-    write_result(result, args.out)
-    print(json.dumps(result, indent=2))
-    return 0
+    return finish_report(result, args.out, started)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["REPO_ROOT", "EVAL_TEXT_DIR", "EVAL_IMAGE_DIR", "load_jsonl", "suite_path", "load_suite", "labels",
-           "group_masks", "shared_data_dir", "image_suite_path", "resolve_image", "write_result"]
+           "group_masks", "shared_data_dir", "image_suite_path", "resolve_image", "write_result", "finish_report"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVAL_TEXT_DIR = REPO_ROOT / "eval" / "text"
@@ -96,6 +96,17 @@ def resolve_image(ref: str) -> Path:
             raise FileNotFoundError(f"package {package!r} for image {ref!r} is not installed")
         return Path(next(iter(spec.submodule_search_locations))) / inner
     return Path(ref)
+
+
+def finish_report(result: dict, out: str | Path, started: float, *, hide: tuple[str, ...] = ()) -> int:
+    """The end of every report script: record ``seconds`` since ``started`` (``time.time()``),
+    write ``out``, print the result (less the ``hide`` keys), return exit status 0."""
+    import time
+
+    result["seconds"] = round(time.time() - started, 1)
+    write_result(result, out)
+    print(json.dumps({k: v for k, v in result.items() if k not in hide}, indent=2))
+    return 0
 
 
 def write_result(result: dict, out: str | Path) -> Path:

@@ -30,9 +30,9 @@ import numpy as np
 from safety.artifacts import load_artifact
 from safety.detectors.text.minilm import MiniLMToxicityDetector
 from safety.evaluation import fairness, metrics
-from safety.evaluation.suites import load_suite, suite_path, write_result
+from safety.evaluation.suites import finish_report, load_suite, suite_path
 from safety.policy import get_policy
-from safety.taxonomy import TEXT_CATEGORIES, Category
+from safety.taxonomy import Category
 from safety.training.text_data import default_data_dir, load_davidson, load_toxigen
 
 ROUND = 4
@@ -199,10 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     report["functional"] = functional_report(scorer)
     if suite_path("obfuscation").is_file():
         report["obfuscation"] = obfuscation_report(scorer)
-    report["seconds"] = round(time.time() - started, 1)
-    write_result(report, args.out)
-    print(json.dumps({k: v for k, v in report.items() if k not in ("functional",)}, indent=2))
-    return 0
+    return finish_report(report, args.out, started, hide=("functional",))
 
 
 if __name__ == "__main__":

@@ -50,16 +50,9 @@ class SentenceEncoder:
     channel's detector fine-tunes a copy of the top layers; this one is not shared with it)."""
 
     def __init__(self, model_dir: Path | None = None, *, max_tokens: int = 128) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        from safety.detectors.text.encoder import load_minilm
 
-        from safety.detectors.text.encoder import package_model_dir
-
-        hf_logging.disable_progress_bar()
-        self.model_dir = model_dir or package_model_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
+        self.model_dir, self.tokenizer, self.model = load_minilm(model_dir)
         self.max_tokens = max_tokens
         self.dim = self.model.config.hidden_size
 

@@ -35,16 +35,21 @@ class EncodedBatch:
     n_texts: int
 
 
+def load_minilm(model_dir: Path | None = None) -> tuple[Path, object, torch.nn.Module]:
+    """(folder, tokenizer, model in eval mode) of all-MiniLM-L6-v2 from local files only (never a hub)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model_dir = model_dir or package_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    return model_dir, tokenizer, AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+
+
 class MiniLMEncoder:
     def __init__(self, model_dir: Path | None = None, *, window: int = WINDOW, stride: int = STRIDE) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        self.model_dir = model_dir or package_model_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
+        self.model_dir, self.tokenizer, self.model = load_minilm(model_dir)
         self.window = window
         self.stride = stride
         self.dim = 2 * self.model.config.hidden_size
