@@ -1,4 +1,4 @@
-"""moderate / moderate_batch: validate -> run channels (batched) -> merge -> policy -> result.
+"""moderate / moderate_batch: validate -> run channels (batched) -> combine -> policy -> result.
 
 Nothing else lives here. Each channel runs its detector once per batch, in a worker thread with a
 deadline; a detector that raises, times out or is not installed turns the verdict into the
@@ -16,6 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safety.combine import CalibratedCombiner, load_combiner, merge
 from safety.detectors.protocol import Detection
 from safety.detectors.registry import Registry
 from safety.errors import DetectorError, DetectorTimeoutError, InputError, SafetyError
@@ -38,7 +39,7 @@ from safety.schema import (
     Span,
 )
 from safety.settings import Settings
-from safety.taxonomy import Action, Category, Channel
+from safety.taxonomy import Action, Channel
 
 log = logging.getLogger("safety")
 
@@ -51,7 +52,6 @@ _CHANNEL_INPUTS: dict[Channel, Callable[[ModerationInput], object | None]] = {
     Channel.CROSS_MODAL: lambda item: (item.text, item.image) if item.text is not None and item.image is not None else None,
 }
 _MAX_ERROR_CHARS = 300
-_CATEGORY_NAMES = frozenset(c.value for c in Category)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,8 @@ class Moderator:
         self.limits = limits or InputLimits()
         self.detector_timeout_s = detector_timeout_s
         self.default_policy = get_policy(default_policy)  # fail fast on a bad default
+        #: The bundle's calibrated combiner (a small JSON model: loaded now, so a bad one fails fast).
+        self.combiner: CalibratedCombiner | None = load_combiner(self.bundle.combiner) if self.bundle.combiner else None
         self._inference = inference_executor()  # models load and run on one thread (safety.runtime)
         self._bundle_ref: BundleRef | None = None
 
@@ -223,14 +225,13 @@ class Moderator:
             auxiliary=run.auxiliary,
         )
 
-    @staticmethod
-    def _normalisation_reasons(channels: Mapping[Channel, ChannelResult], policy: Policy) -> list[Reason]:
+    def _normalisation_reasons(self, channels: Mapping[Channel, ChannelResult], policy: Policy) -> list[Reason]:
         """Say so when scoring a normalised form (de-obfuscated text) changed a category's action."""
         changed = [c for c, r in channels.items() if r.transforms and r.unnormalized_scores is not None]
         if not changed:
             return []
-        actual, _ = policy.judge(merge_channel_scores(channels))
-        as_given, _ = policy.judge(merge_channel_scores(_unnormalized_view(channels)))
+        actual, _ = policy.judge(merge(channels, self.combiner))
+        as_given, _ = policy.judge(merge(_unnormalized_view(channels), self.combiner))
         reasons = []
         for category, outcome in actual.items():
             before = as_given[category].action
@@ -250,7 +251,7 @@ class Moderator:
     def _verdict(self, index: int, item: ModerationInput, runs: dict[Channel, dict[int, _ChannelRun]],
                  policy: Policy, elapsed_ms: float) -> ModerationResult:
         channels = {channel: self._channel_result(channel, runs[channel].get(index)) for channel in Channel}
-        categories, reasons = policy.judge(merge_channel_scores(channels))
+        categories, reasons = policy.judge(merge(channels, self.combiner))
         for channel, result in channels.items():
             if result.status.failed:
                 reasons.append(Reason(
@@ -287,21 +288,3 @@ def _unnormalized_view(channels: Mapping[Channel, ChannelResult]) -> dict[Channe
     return {c: r.model_copy(update={"scores": r.unnormalized_scores}) if r.unnormalized_scores is not None else r
             for c, r in channels.items()}
 
-
-def merge_channel_scores(channels: Mapping[Channel, ChannelResult]) -> dict[Category, tuple[float, list[Channel]]]:
-    """Per category, the highest score among the channels that assessed it, and those channels.
-
-    The conservative rule until a calibrated combiner is fitted: no channel can lower another's
-    evidence.
-    """
-    merged: dict[Category, tuple[float, list[Channel]]] = {}
-    for channel, result in channels.items():
-        if result.status is not ChannelStatus.OK:
-            continue
-        for name, score in result.scores.items():
-            if name not in _CATEGORY_NAMES:
-                continue  # a signal (e.g. cross-modal similarity), not a category score
-            category = Category(name)
-            best, sources = merged.get(category, (0.0, []))
-            merged[category] = (max(best, score), [*sources, channel])
-    return merged

@@ -16,6 +16,10 @@ A policy is a TOML file (``safety/policies/<name>.toml`` ships ``default``, ``st
     review = 0.3
     block = 0.8
 
+    [targets]                          # optional: what fitted thresholds aim for
+    block_precision = 0.95             # (python -m safety.training.fit_policy)
+    review_recall = 0.9
+
 Validation: unknown categories, thresholds outside [0, 1] and ``review > block`` are errors
 (:class:`~safety.errors.InvalidPolicyError`). A category the policy does not name uses the
 policy's defaults: nothing is ever silently disabled.
@@ -25,18 +29,37 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from safety.errors import InvalidPolicyError, UnknownPolicyError
-from safety.schema import CategoryResult, Reason
-from safety.taxonomy import Action, Category
+from safety.schema import CategoryResult, CombinerExplanation, Reason
+from safety.taxonomy import Action, Category, Channel
 
 _PACKAGE_POLICIES = "safety.policies"
+
+
+class Evidence(NamedTuple):
+    """What the policy judges for one category: a probability, the channels behind it, and how it
+    was merged (``safety.combine.merge``)."""
+
+    probability: float | None
+    sources: Sequence[Channel] = ()
+    method: str | None = None
+    combiner: CombinerExplanation | None = None
+
+
+def _describe(evidence: Evidence) -> str:
+    sources = ", ".join(s.value for s in evidence.sources)
+    if evidence.combiner is None:
+        return f"from {sources}" if sources else "no source"
+    parts = ", ".join(f"{c.value} {v:+.2f}" for c, v in sorted(evidence.combiner.contributions.items(),
+                                                                 key=lambda kv: -abs(kv[1])))
+    return f"combined from {sources}; log-odds contributions {parts}"
 
 
 class Thresholds(BaseModel):
@@ -59,6 +82,22 @@ class Thresholds(BaseModel):
         return Action.ALLOW
 
 
+class Targets(BaseModel):
+    """What the policy's fitted thresholds aim for (``python -m safety.training.fit_policy``):
+    block where validation precision reaches ``block_precision``, review where validation recall
+    still reaches ``review_recall``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block_precision: float = Field(gt=0.0, le=1.0)
+    review_recall: float = Field(gt=0.0, le=1.0)
+    #: The least precision the review band may have (at ``prevalence``); it wins over ``review_recall``.
+    review_precision: float = Field(0.0, ge=0.0, le=1.0)
+    #: The share of harmful content in the traffic the precision target is meant for (validation
+    #: precision is reweighted to it); ``None``: as in the validation data.
+    prevalence: float | None = Field(None, gt=0.0, lt=1.0)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -68,6 +107,9 @@ class Policy(BaseModel):
     on_channel_failure: Literal["review", "block"] = "review"
     defaults: Thresholds
     categories: dict[Category, Thresholds] = Field(default_factory=dict)
+    #: Targets for categories whose thresholds are fitted on validation data; informational at
+    #: moderation time.
+    targets: Targets | None = None
 
     def thresholds(self, category: Category) -> Thresholds:
         return self.categories.get(category, self.defaults)
@@ -76,12 +118,14 @@ class Policy(BaseModel):
     def failure_action(self) -> Action:
         return Action(self.on_channel_failure)
 
-    def judge(self, probabilities: Mapping[Category, tuple[float | None, list]]) -> tuple[dict[Category, CategoryResult], list[Reason]]:
-        """Apply thresholds to ``{category: (probability or None, sources)}`` for every category."""
+    def judge(self, evidence: Mapping[Category, Evidence | tuple]) -> tuple[dict[Category, CategoryResult], list[Reason]]:
+        """Apply thresholds to every category's :class:`Evidence` (or ``(probability, sources)``);
+        a category without evidence is reported with a null probability and allowed."""
         results: dict[Category, CategoryResult] = {}
         reasons: list[Reason] = []
         for category in Category:
-            probability, sources = probabilities.get(category, (None, []))
+            found = Evidence(*evidence.get(category, (None,)))
+            probability, sources = found.probability, list(found.sources)
             limits = self.thresholds(category)
             action = Action.ALLOW if probability is None else limits.action(probability)
             results[category] = CategoryResult(
@@ -90,7 +134,9 @@ class Policy(BaseModel):
                 action=action,
                 threshold=limits.review,
                 block_threshold=limits.block,
-                sources=list(sources),
+                sources=sources,
+                method=found.method if probability is not None else None,
+                combiner=found.combiner,
             )
             if action is not Action.ALLOW:
                 bound = limits.block if action is Action.BLOCK else limits.review
@@ -98,7 +144,7 @@ class Policy(BaseModel):
                     code="category_threshold",
                     action=action,
                     category=category,
-                    message=f"{category.value} scored {probability:.3f} (from {', '.join(s.value for s in sources)}),"
+                    message=f"{category.value} scored {probability:.3f} ({_describe(found)}),"
                             f" at or above the {action.value} threshold {bound:.3f} of policy {self.name!r}",
                 ))
         return results, reasons

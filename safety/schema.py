@@ -100,6 +100,22 @@ class ChannelResult(_Model):
     )
 
 
+class CombinerExplanation(_Model):
+    """How the calibrated combiner reached a category's probability.
+
+    ``intercept + sum(contributions.values()) == logit``; the probability is the calibrator applied
+    to ``logit``. A channel's contribution is its features' standardised values times their
+    coefficients (an interaction term is shared equally between the channels it involves), so a
+    positive number pushed the probability up and a negative one pulled it down.
+    """
+
+    model: str = Field(description="The sub-model used: the channels present, e.g. 'text+image+cross_modal'.")
+    calibration: str = Field(description="'temperature', 'platt' or 'isotonic' (chosen by cross-validation).")
+    logit: float
+    intercept: float
+    contributions: dict[Channel, float] = Field(description="Each channel's share of the logit.")
+
+
 class CategoryResult(_Model):
     probability: float | None = Field(description="Score in [0, 1]; null when no detector assessed it.")
     flagged: bool = Field(description="probability >= threshold (the policy's review threshold).")
@@ -107,6 +123,11 @@ class CategoryResult(_Model):
     threshold: float = Field(description="The policy's review threshold for this category.")
     block_threshold: float
     sources: list[Channel] = Field(description="Channels whose scores produced the probability.")
+    method: str | None = Field(
+        None, description="'combiner' (the calibrated combiner's probability, see 'combiner') or 'max' (the highest"
+                          " score of the sources: categories or channel patterns the combiner has no model for);"
+                          " null when no detector assessed the category.")
+    combiner: CombinerExplanation | None = Field(None, description="Present when method is 'combiner'.")
 
 
 class Reason(_Model):

@@ -44,11 +44,11 @@ def synthetic(n: int, seed: int) -> tuple[list[dict], dict[str, np.ndarray]]:
 @pytest.fixture(scope="module")
 def fitted():
     rows, labels = synthetic(1800, seed=0)
-    return CalibratedCombiner(C=1.0).fit(rows, labels)
+    return CalibratedCombiner(Cs=(1.0,)).fit(rows, labels)
 
 
 def test_sklearn_conventions():
-    combiner = CalibratedCombiner(C=0.5, cv=3)
+    combiner = CalibratedCombiner(Cs=(0.5, 2.0), cv=3)
     assert clone(combiner).get_params() == combiner.get_params()
     rows, labels = synthetic(300, seed=1)
     assert combiner.fit(rows, labels) is combiner
@@ -118,3 +118,26 @@ def test_rows_with_extra_signals_still_line_up_with_the_sub_model(fitted):
     rows = [{"text:toxicity": 0.2, "image:weapons": 0.6, "cross_modal:mismatch": 0.5, "cross_modal:match": 0.4,
              "cross_modal:extra": 0.1}]
     assert np.isfinite(fitted.predict_proba(rows)["weapons"]).all()  # extra keys are ignored
+
+
+def test_a_single_channel_sub_model_only_recalibrates_its_own_score():
+    rows, labels = synthetic(600, seed=4)
+    rows = [{**r, "image:sexual": 0.5} if "image:weapons" in r and len(r) == 1 else r for r in rows]
+    own = CalibratedCombiner(Cs=(1.0,)).fit(rows, labels)
+    assert own.models_["weapons"]["image"]["features"] == ["image:weapons"]
+    assert set(own.models_["weapons"]["text+image+cross_modal"]["features"]) > {"image:weapons", "text:toxicity"}
+    grid = [{"image:weapons": s, "image:sexual": 0.5} for s in np.linspace(0.01, 0.99, 25)]
+    assert np.all(np.diff(own.predict_proba(grid)["weapons"]) >= 0)  # monotone: the ranking is kept
+    every = CalibratedCombiner(Cs=(1.0,), single_channel="all").fit(rows, labels)
+    assert every.models_["weapons"]["image"]["features"] == ["image:sexual", "image:weapons"]
+    with pytest.raises(ValueError, match="single_channel"):
+        CalibratedCombiner(single_channel="some").fit(rows, labels)
+
+
+def test_probabilities_enter_as_log_odds():
+    from safety.combine import _value
+
+    assert _value({"image:weapons": 0.5}, "image:weapons") == 0.0
+    assert _value({"image:weapons": 0.9}, "image:weapons") == pytest.approx(np.log(9))
+    assert np.isfinite(_value({"image:weapons": 1.0}, "image:weapons"))  # clipped, not infinite
+    assert _value({"cross_modal:similarity": -0.3}, "cross_modal:similarity") == -0.3  # not a probability

@@ -43,8 +43,37 @@ def test_a_plain_image_is_scored_by_the_image_cnn_and_allowed(real_moderator, pn
     image = result.channels[Channel.IMAGE]
     assert image.status is ChannelStatus.OK and image.model_id == "image-cnn" and len(image.model_sha256) == 64
     assert set(image.scores) == {"sexual", "weapons"} and image.regions == []
-    assert result.categories[Category.WEAPONS].probability == image.scores["weapons"] < 0.5
+    weapons = result.categories[Category.WEAPONS]
+    # weapons is judged on the combiner's image-only sub-model: a recalibration of the image score
+    assert weapons.method == "combiner" and weapons.combiner.model == "image" and weapons.sources == [Channel.IMAGE]
+    assert weapons.probability == real_moderator.combiner.explain({"image:weapons": image.scores["weapons"],
+                                                                   "image:sexual": image.scores["sexual"]},
+                                                                  "weapons")["probability"] < weapons.threshold
+    # sexual has no sub-model (no labelled explicit images offline): the image score as it is
+    assert result.categories[Category.SEXUAL].method == "max"
+    assert result.categories[Category.SEXUAL].probability == image.scores["sexual"]
     assert result.action is Action.ALLOW and result.channels[Channel.CROSS_MODAL].status is ChannelStatus.SKIPPED
+
+
+def test_the_combiner_explains_each_channels_part_in_a_text_and_image_verdict(real_moderator, png):
+    result = real_moderator.moderate(text="have a lovely day", image=png)
+    weapons = result.categories[Category.WEAPONS]
+    assert weapons.method == "combiner" and weapons.combiner.model == "text+image+cross_modal"
+    explained = weapons.combiner
+    assert set(explained.contributions) == {Channel.TEXT, Channel.IMAGE, Channel.CROSS_MODAL}
+    assert explained.intercept + sum(explained.contributions.values()) == pytest.approx(explained.logit, abs=1e-4)
+    # a category the combiner has no model for is the max over the channels that scored it
+    insult = result.categories[Category.INSULT]
+    assert insult.method == "max" and insult.probability == result.channels[Channel.TEXT].scores["insult"]
+
+
+def test_without_a_combiner_categories_are_merged_by_their_maximum(png):
+    moderator = Moderator(bundle="offline-fast")
+    assert moderator.combiner is None
+    result = moderator.moderate(text="have a lovely day", image=png)
+    scores = [r.scores["weapons"] for c, r in result.channels.items() if "weapons" in r.scores]
+    assert result.categories[Category.WEAPONS].probability == max(scores)
+    assert all(c.method in ("max", None) and c.combiner is None for c in result.categories.values())
 
 
 def test_text_and_image_are_checked_together_by_the_cross_modal_channel(real_moderator, png):

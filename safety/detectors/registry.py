@@ -59,6 +59,9 @@ class Bundle:
     detectors: Mapping[Channel, str] = field(default_factory=dict)
     #: Secondary detectors per channel: their scores are reported (for the combiner), not judged.
     auxiliary: Mapping[Channel, tuple[str, ...]] = field(default_factory=dict)
+    #: The calibrated combiner's artifact (``models/<name>``), fitted on these detectors' outputs;
+    #: ``None``: categories are merged by their maximum over channels.
+    combiner: str | None = None
     summary: str = ""
 
     def all_detectors(self) -> list[tuple[Channel, str]]:
@@ -106,7 +109,7 @@ class Registry:
             detectors = {Channel(c): entry[c.value] for c in Channel if c.value in entry}
             auxiliary = {Channel(c): tuple(names) for c, names in entry.get("auxiliary", {}).items()}
             registry.add_bundle(Bundle(id=bundle_id, detectors=detectors, auxiliary=auxiliary,
-                                       summary=entry.get("summary", "")))
+                                       combiner=entry.get("combiner"), summary=entry.get("summary", "")))
         return registry
 
     @classmethod
@@ -178,4 +181,9 @@ class Registry:
                 except ModelError:
                     digests.append("missing")
             lines.append(f"{channel.value}={spec.name}@{'+'.join(digests) or '-'}")
+        if bundle.combiner is not None:
+            try:
+                lines.append(f"combiner={bundle.combiner}@{load_artifact(bundle.combiner, verify=False).sha256}")
+            except ModelError:
+                lines.append(f"combiner={bundle.combiner}@missing")
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()

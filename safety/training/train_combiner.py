@@ -41,8 +41,10 @@ from safety.evaluation.suites import image_suite_path, load_jsonl, resolve_image
 from safety.pipeline import Moderator
 from safety.training.text_data import default_data_dir, load_davidson, load_toxigen
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 CATEGORIES = ("toxicity", "identity_attack", "weapons", "sexual")
+#: The models whose outputs the combiner is fitted on (the shipped default's, without explanations).
+BUNDLE = "offline-default-scores"
 
 
 def _half(key: str) -> str:
@@ -53,7 +55,7 @@ def _by_sha(items: list, key) -> list:
     return sorted(items, key=lambda item: hashlib.sha256(key(item).encode()).hexdigest())
 
 
-def text_rows(data: Path, limit: int) -> list[dict]:
+def text_rows(data: Path, limit: int | None) -> list[dict]:
     rows = []
     for split, half in (("val", "fit"), ("test", "test")):
         examples = [e for e in load_davidson(data / "davidson" / "labeled_data.csv") + load_toxigen(
@@ -75,7 +77,7 @@ def image_rows() -> list[dict]:
     return rows
 
 
-def pair_rows(limit: int) -> list[dict]:
+def pair_rows(limit: int | None) -> list[dict]:
     pairs = _by_sha(load_jsonl(PAIRS_SUITE), lambda r: r["id"])[:limit]
     texts = resolve_texts(pairs)
     weapons = {r["id"]: r["labels"]["weapons"] for s in ("benign", "weapons", "knives")
@@ -97,6 +99,19 @@ def featurise(rows: list[dict], moderator: Moderator, batch: int = 16) -> list[d
         features += [features_of(result) for result in moderator.moderate_batch(items)]
         print(f"\r{min(start + batch, len(rows))}/{len(rows)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+    return features
+
+
+def _cached_features(rows: list[dict], cache: Path | None) -> list[dict]:
+    keys = [hashlib.sha256(json.dumps([r["kind"], r["text"], r["image"]]).encode()).hexdigest() for r in rows]
+    if cache is not None and cache.exists():
+        stored = json.loads(cache.read_text())
+        if stored.get("keys") == keys:
+            return stored["features"]
+        print(f"{cache} is for other rows; recomputing", file=sys.stderr)
+    features = featurise(rows, Moderator(bundle=BUNDLE))
+    if cache is not None:
+        cache.write_text(json.dumps({"keys": keys, "features": features}))
     return features
 
 
@@ -132,6 +147,17 @@ def evaluate(combiner: CalibratedCombiner, rows: list[dict], features: list[dict
                 if np.isfinite(scores).all():
                     entry[f"{channel}_only"] = {"f1": _f1(y, scores)}
             out[category][pattern] = entry
+        mask = labelled & np.isfinite(combined)
+        if mask.sum() >= 10 and len(set(y_all[mask].tolist())) == 2:
+            y, p = y_all[mask], combined[mask]
+            merged = np.asarray([max((v for k, v in features[i].items() if k.endswith(f":{category}")), default=0.0)
+                                 for i in np.flatnonzero(mask)])
+            out[category]["all"] = {
+                "n": int(mask.sum()), "positives": int(y.sum()),
+                "combined": {"f1": _f1(y, p), "ece": round(metrics.expected_calibration_error(y, p, n_bins=10), 4),
+                             "auroc": round(metrics.auroc(y, p), 4)},
+                "max_merge": {"f1": _f1(y, merged),
+                              "ece": round(metrics.expected_calibration_error(y, merged, n_bins=10), 4)}}
     return out
 
 
@@ -140,13 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=models_dir() / "combiner")
     parser.add_argument("--report", type=Path, default=Path("eval/combined/results/combiner.json"))
     parser.add_argument("--data", type=Path, default=default_data_dir())
-    parser.add_argument("--text-rows", type=int, default=1500)
-    parser.add_argument("--pairs", type=int, default=320)
+    parser.add_argument("--text-rows", type=int, default=None, help="at most this many text rows per half (default: all)")
+    parser.add_argument("--pairs", type=int, default=None, help="at most this many pairs (default: all)")
+    parser.add_argument("--features-cache", type=Path, default=None,
+                        help="reuse (or write) the rows' channel outputs here: for iterating on the combiner"
+                             " without re-running the models; never commit it (it holds no content, only scores)")
     args = parser.parse_args(argv)
     started = time.time()
     rows = text_rows(args.data, args.text_rows) + image_rows() + pair_rows(args.pairs)
-    moderator = Moderator(bundle="offline-default-scores")
-    features = featurise(rows, moderator)
+    features = _cached_features(rows, args.features_cache)
     fit = [i for i, r in enumerate(rows) if r["half"] == "fit"]
     test = [i for i, r in enumerate(rows) if r["half"] == "test"]
     labels = {c: np.asarray([rows[i]["labels"].get(c, -1) for i in fit]) for c in CATEGORIES}

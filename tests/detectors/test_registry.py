@@ -30,13 +30,18 @@ def test_the_bundle_digest_covers_every_artifact_of_a_detector(tmp_path, monkeyp
     registry = Registry.default()
     bundle = registry.bundle("offline-default")
     before = registry.bundle_digest(bundle)
-    for name in ("jigsaw_bilstm", "minilm_toxicity", "open_nsfw", "efficientnet_weapons", "conse_imagenet"):
+    for name in ("jigsaw_bilstm", "minilm_toxicity", "open_nsfw", "efficientnet_weapons", "conse_imagenet", "combiner"):
         shutil.copytree(load_artifact(name, verify=False).path, tmp_path / name)
     monkeypatch.setenv("SAFETY_MODELS_DIR", str(tmp_path))
     assert registry.bundle_digest(bundle) == before
     manifest = tmp_path / "efficientnet_weapons" / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"version": "', '"version": "x'))
     assert registry.bundle_digest(bundle) != before
+    manifest.write_text(manifest.read_text().replace('"version": "x', '"version": "'))
+    assert registry.bundle_digest(bundle) == before
+    combiner = tmp_path / "combiner" / "manifest.json"
+    combiner.write_text(combiner.read_text().replace('"version": "', '"version": "x'))
+    assert registry.bundle_digest(bundle) != before  # the combiner is part of what produced a verdict
 
 
 def test_detectors_are_built_lazily_and_once():

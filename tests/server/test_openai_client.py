@@ -59,7 +59,8 @@ def test_text_and_image_input(openai_client):
     # Both parts are judged: a benign text over a plain red image is allowed.
     assert result.flagged is False
     assert result.category_applied_input_types.harassment == ["text"]
-    assert result.category_applied_input_types.violence == ["image"]
+    # weapons is the combiner's: its text+image sub-model reads both parts
+    assert result.category_applied_input_types.violence == ["text", "image"]
     assert 0.0 <= result.category_scores.violence < 0.5
 
 
