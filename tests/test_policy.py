@@ -84,7 +84,8 @@ def test_shared_default_cannot_be_mutated_by_a_caller():
 def test_thresholds_are_inclusive():
     policy = get_policy("default")
     limits = policy.thresholds(Category.INSULT)
-    results, _ = policy.judge({Category.INSULT: (limits.review, []), Category.TOXICITY: (limits.block, [])})
+    results, _ = policy.judge({Category.INSULT: (limits.review, []),
+                               Category.TOXICITY: (policy.thresholds(Category.TOXICITY).block, [])})
     assert results[Category.INSULT].action is Action.REVIEW
     assert results[Category.TOXICITY].action is Action.BLOCK
     assert results[Category.SEVERE_TOXICITY].probability is None

@@ -12,10 +12,10 @@ from safety.artifacts import load_artifact, models_dir, write_manifest
 from safety.detectors.protocol import predict_one
 from safety.detectors.text.minilm import MiniLMToxicityDetector
 from safety.errors import ArtifactIntegrityError
-from safety.policy import get_policy
 from safety.taxonomy import Category
 
-REVIEW = get_policy("default").thresholds(Category.TOXICITY).review
+#: The detector's own operating point (policies judge the combiner's probability, not this score).
+REVIEW = 0.5
 
 # Head logits of the committed artifact (order: toxicity, severe_toxicity, insult, threat,
 # identity_attack, obscene), recorded when it was trained. Guards preprocessing, pooling, the
@@ -39,8 +39,9 @@ def detector() -> MiniLMToxicityDetector:
 
 
 def flagged(detection) -> bool:
-    policy = get_policy("default")
-    return any(score >= policy.thresholds(c).review for c, score in detection.scores.items())
+    """Any category at the detector's own operating point (the policies judge the combiner's
+    probability, which recalibrates these scores)."""
+    return any(score >= REVIEW for score in detection.scores.values())
 
 
 def test_scores_every_text_category_as_probabilities(detector):
