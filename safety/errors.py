@@ -145,3 +145,13 @@ class DetectorTimeoutError(DetectorError):
     """A detector did not answer within its time budget. Verdicts fail closed on this."""
 
     code = "detector_timeout"
+
+
+class OverloadedError(SafetyError):
+    """The server's moderation queue is full: the request was not accepted (retry later)."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

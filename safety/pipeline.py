@@ -7,6 +7,7 @@ policy's failure action (``review`` by default, never ``allow``) with a reason n
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -16,8 +17,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safety.cache import LRUCache, result_key
 from safety.combine import CalibratedCombiner, load_combiner, merge
-from safety.detectors.protocol import Detection
+from safety.detectors.protocol import Detection, TextExplainer
 from safety.detectors.registry import Registry
 from safety.errors import DetectorError, DetectorTimeoutError, InputError, SafetyError
 from safety.inputs import ModerationInput, prepare, prepare_item
@@ -39,7 +41,7 @@ from safety.schema import (
     Span,
 )
 from safety.settings import Settings
-from safety.taxonomy import Action, Channel
+from safety.taxonomy import Action, Category, Channel
 
 log = logging.getLogger("safety")
 
@@ -68,7 +70,7 @@ class Moderator:
 
     def __init__(self, *, registry: Registry | None = None, bundle: str = "offline-default",
                  limits: InputLimits | None = None, detector_timeout_s: float = 30.0,
-                 default_policy: PolicyLike = "default") -> None:
+                 default_policy: PolicyLike = "default", cache_size: int = 1024) -> None:
         self.registry = registry or Registry.default()
         self.bundle = self.registry.bundle(bundle)
         self.limits = limits or InputLimits()
@@ -78,11 +80,13 @@ class Moderator:
         self.combiner: CalibratedCombiner | None = load_combiner(self.bundle.combiner) if self.bundle.combiner else None
         self._inference = inference_executor()  # models load and run on one thread (safety.runtime)
         self._bundle_ref: BundleRef | None = None
+        #: Results of identical inputs under the same policy (``cache_size=0`` turns it off).
+        self.cache: LRUCache[ModerationResult] = LRUCache(cache_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Moderator":
         return cls(bundle=settings.bundle, limits=settings.limits(), detector_timeout_s=settings.detector_timeout_s,
-                   default_policy=settings.default_policy)
+                   default_policy=settings.default_policy, cache_size=settings.cache_size)
 
     @property
     def bundle_ref(self) -> BundleRef:
@@ -107,32 +111,91 @@ class Moderator:
     def moderate(self, text: object = None, image: object = None, *, policy: PolicyLike | None = None) -> ModerationResult:
         started = time.perf_counter()
         item = prepare(text, image, limits=self.limits)
-        return self._moderate_prepared([item], self._policy(policy), started)[0]
+        return self._moderate_prepared([item], [self._policy(policy)], started)[0]
 
     def moderate_batch(self, items: Sequence[Mapping[str, object]], *, policy: PolicyLike | None = None) -> list[ModerationResult]:
         started = time.perf_counter()
         if isinstance(items, (str, bytes, Mapping)):
             raise InputError("moderate_batch takes a sequence of {'text': ..., 'image': ...} mappings")
         prepared = [prepare_item(i, item, limits=self.limits) for i, item in enumerate(items)]
-        return self._moderate_prepared(prepared, self._policy(policy), started)
+        return self._moderate_prepared(prepared, [self._policy(policy)] * len(prepared), started)
 
-    def moderate_inputs(self, items: Sequence[ModerationInput], *, policy: PolicyLike | None = None) -> list[ModerationResult]:
-        """Moderate items already validated with :func:`safety.inputs.prepare` (used by the server)."""
-        return self._moderate_prepared(list(items), self._policy(policy), time.perf_counter())
+    def moderate_inputs(self, items: Sequence[ModerationInput], *, policy: PolicyLike | None = None,
+                        policies: Sequence[PolicyLike | None] | None = None) -> list[ModerationResult]:
+        """Moderate items already validated with :func:`safety.inputs.prepare` (used by the server).
+
+        ``policies`` gives each item its own policy (the server's micro-batches mix requests);
+        the models still run once for the whole batch."""
+        items = list(items)
+        if policies is not None and len(policies) != len(items):
+            raise InputError(f"{len(policies)} policies for {len(items)} items")
+        resolved = [self._policy(policy)] * len(items) if policies is None else [self._policy(p) for p in policies]
+        return self._moderate_prepared(items, resolved, time.perf_counter())
 
     # -- internals ----------------------------------------------------------------------------
 
     def _policy(self, policy: PolicyLike | None) -> Policy:
         return self.default_policy if policy is None else get_policy(policy)
 
-    def _moderate_prepared(self, items: list[ModerationInput], policy: Policy, started: float) -> list[ModerationResult]:
+    def _cache_key(self, item: ModerationInput, policy: Policy) -> str:
+        return result_key(text_sha256=item.text_sha256, image_sha256=None if item.image is None else item.image.sha256,
+                          policy_digest=_policy_digest(policy), bundle_digest=self.bundle_ref.sha256)
+
+    def _moderate_prepared(self, items: list[ModerationInput], policies: list[Policy], started: float) -> list[ModerationResult]:
         if not items:
             return []
-        deadline = time.monotonic() + self.detector_timeout_s
-        pending = {channel: self._submit(channel, items) for channel in Channel}
-        runs = {channel: self._collect(channel, job, deadline) for channel, job in pending.items()}
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return [self._verdict(i, item, runs, policy, elapsed_ms) for i, item in enumerate(items)]
+        keys = [self._cache_key(item, policy) for item, policy in zip(items, policies, strict=True)] \
+            if self.cache.max_entries else [None] * len(items)
+        results: list[ModerationResult | None] = [None if key is None else self.cache.get(key) for key in keys]
+        todo = [i for i, result in enumerate(results) if result is None]
+        if todo:
+            batch = [items[i] for i in todo]
+            deadline = time.monotonic() + self.detector_timeout_s
+            pending = {channel: self._submit(channel, batch) for channel in Channel}
+            runs = {channel: self._collect(channel, job, deadline) for channel, job in pending.items()}
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            computed = [self._verdict(j, batch[j], runs, policies[i], elapsed_ms) for j, i in enumerate(todo)]
+            if self.bundle.explain_text:
+                computed = self._explain_text(batch, computed, deadline)
+            for i, result in zip(todo, computed, strict=True):
+                results[i] = result
+                if keys[i] is not None and not any(c.status.failed for c in result.channels.values()):
+                    self.cache.put(keys[i], result)
+        elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        return [result if i in todo else result.model_copy(update={"id": f"modr-{uuid.uuid4().hex}", "cached": True,
+                                                                   "latency_ms": elapsed_ms})
+                for i, result in enumerate(results)]
+
+    def _explain_text(self, items: list[ModerationInput], results: list[ModerationResult],
+                      deadline: float) -> list[ModerationResult]:
+        """Spans for the text of every result that is not ``allow``, on the text category that the
+        text channel scored highest among those the policy acted on: one ``explain_many`` call.
+        Explanations are evidence, not the verdict: if they fail, results go out without them."""
+        requests: list[tuple[int, str, Category]] = []
+        for n, (item, result) in enumerate(zip(items, results, strict=True)):
+            text_channel = result.channels[Channel.TEXT]
+            if result.action is Action.ALLOW or text_channel.status is not ChannelStatus.OK or text_channel.spans:
+                continue
+            acted = [c for c, r in result.categories.items()
+                     if r.action is not Action.ALLOW and c.value in text_channel.scores]
+            if acted:
+                requests.append((n, item.text, max(acted, key=lambda c: text_channel.scores[c.value])))
+        detector = self.registry.detector(self.bundle.detectors[Channel.TEXT]) if requests else None
+        if not requests or not isinstance(detector, TextExplainer):
+            return results
+        try:
+            spans = self._inference.submit(detector.explain_many, [(t, c) for _, t, c in requests]).result(
+                timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # noqa: BLE001 - the verdict stands without its explanation
+            log.warning("text explanations failed: %s", type(exc).__name__)
+            return results
+        out = list(results)
+        for (n, _, _), found in zip(requests, spans, strict=True):
+            channels = dict(out[n].channels)
+            channels[Channel.TEXT] = channels[Channel.TEXT].model_copy(update={
+                "spans": [Span(start=s.start, end=s.end, category=s.category, score=s.score) for s in found]})
+            out[n] = out[n].model_copy(update={"channels": channels})
+        return out
 
     def _submit(self, channel: Channel, items: list[ModerationInput]) -> tuple[list[int], Future | ErrorInfo | None]:
         needed = [i for i, item in enumerate(items) if _CHANNEL_INPUTS[channel](item) is not None]
@@ -288,3 +351,7 @@ def _unnormalized_view(channels: Mapping[Channel, ChannelResult]) -> dict[Channe
     return {c: r.model_copy(update={"scores": r.unnormalized_scores}) if r.unnormalized_scores is not None else r
             for c, r in channels.items()}
 
+
+def _policy_digest(policy: Policy) -> str:
+    """Two policies with the same thresholds judge alike, whatever their names."""
+    return hashlib.sha256(policy.model_dump_json().encode()).hexdigest()

@@ -175,3 +175,5 @@ class ModerationResult(_Model):
     model_bundle: BundleRef
     input: InputSummary
     latency_ms: float
+    cached: bool = Field(False, description="True when an identical input under the same policy and model bundle"
+                                            " was answered from the result cache.")

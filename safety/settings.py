@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     #: Most inputs in one OpenAI-style list request.
     max_batch_items: int = Field(64, ge=1)
+    #: Results of identical inputs kept in memory (LRU; 0 turns the cache off).
+    cache_size: int = Field(1024, ge=0)
+    #: Micro-batching: concurrent requests are gathered into one model batch of at most this many
+    #: items (1 turns batching off), waiting at most ``batch_wait_ms`` for more after the first.
+    batch_max_size: int = Field(32, ge=1)
+    batch_wait_ms: float = Field(2.0, ge=0.0)
+    #: Items waiting for the models beyond which requests get 503 with Retry-After.
+    max_queue: int = Field(256, ge=1)
     #: Load every model at start-up (``/readyz`` turns OK when done) instead of on first request.
     preload: bool = True
 

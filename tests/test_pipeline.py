@@ -34,7 +34,8 @@ def test_result_shape_does_not_depend_on_the_input(real_moderator, png):
         result = real_moderator.moderate(**kwargs)
         shapes.append((set(result.categories), set(result.channels)))
         assert set(result.model_dump(mode="json")) == {
-            "id", "flagged", "action", "categories", "channels", "reasons", "policy", "model_bundle", "input", "latency_ms"}
+            "id", "flagged", "action", "categories", "channels", "reasons", "policy", "model_bundle", "input", "latency_ms",
+            "cached"}
     assert all(shape == (set(Category), set(Channel)) for shape in shapes)
 
 
@@ -212,3 +213,29 @@ def test_raw_content_is_never_logged(caplog):
     moderate(text=f"{marker} you idiot")
     assert caplog.records, "the failure should have been logged"
     assert all(marker not in record.getMessage() for record in caplog.records)
+
+
+def test_texts_of_verdicts_that_are_not_allow_are_explained_with_spans(real_moderator):
+    rude, kind = real_moderator.moderate_batch([{"text": "thanks for the help, you stupid idiot"},
+                                                {"text": "thanks for the help, have a lovely day"}])
+    assert rude.action is not Action.ALLOW and kind.action is Action.ALLOW
+    spans = rude.channels[Channel.TEXT].spans
+    text = "thanks for the help, you stupid idiot"
+    assert spans and {text[s.start:s.end] for s in spans} & {"stupid", "idiot"}
+    assert all(rude.categories[s.category].action is not Action.ALLOW for s in spans)
+    assert kind.channels[Channel.TEXT].spans == []
+
+
+class _ExplainerFails(fakes.KeywordText):
+    def explain_many(self, requests):
+        raise RuntimeError("explainer crashed")
+
+
+def test_a_failing_explainer_leaves_the_verdict_alone():
+    from dataclasses import replace
+
+    moderator = fake_moderator(text=spec("kw", DetectorKind.TEXT, fakes.loaded(_ExplainerFails())))
+    moderator.bundle = replace(moderator.bundle, explain_text=True)
+    result = moderator.moderate(text="you idiot")
+    assert result.action is not Action.ALLOW and result.channels[Channel.TEXT].spans == []
+    assert all(r.code != "channel_failed" for r in result.reasons)

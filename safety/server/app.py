@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from safety import __version__
 from safety.pipeline import Moderator
 from safety.server import errors, openai_compat, routes
+from safety.server.batching import MicroBatcher
+from safety.server.metrics import Metrics
 from safety.settings import Settings
 
 log = logging.getLogger("safety.server")
@@ -41,7 +44,15 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
             threading.Thread(target=load, name="safety-preload", daemon=True).start()
         else:
             app.state.ready.set()
+        app.state.batcher = None
+        if settings.batch_max_size > 1:
+            app.state.batcher = MicroBatcher(app.state.moderator, max_size=settings.batch_max_size,
+                                             max_wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
+                                             on_batch=app.state.metrics.observe_batch)
+            app.state.batcher.start()
         yield
+        if app.state.batcher is not None:
+            await app.state.batcher.stop()
 
     app = FastAPI(
         title="safety",
@@ -50,6 +61,18 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
+
+    @app.middleware("http")
+    async def _timed(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        app.state.metrics.request_seconds.labels(endpoint, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started)
+        return response
+
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(openai_compat.router)

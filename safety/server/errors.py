@@ -29,6 +29,7 @@ STATUS_BY_ERROR: tuple[tuple[type[e.SafetyError], int], ...] = (
     (e.UnknownPolicyError, 422),
     (e.InvalidPolicyError, 422),
     (e.InputError, 400),
+    (e.OverloadedError, 503),
     (e.UnknownDetectorError, 500),
     (e.SafetyError, 500),
 )
@@ -52,20 +53,32 @@ class HTTPError(e.InvalidRequestError):
         self.code = code
 
 
+def _count(request: Request, code: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code).inc()
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPError)
-    async def _http_error(_: Request, exc: HTTPError) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPError) -> JSONResponse:
+        _count(request, exc.code)
         return JSONResponse(error_body(exc.code, exc.message, exc.status), status_code=exc.status)
 
     @app.exception_handler(e.SafetyError)
-    async def _safety_error(_: Request, exc: e.SafetyError) -> JSONResponse:
+    async def _safety_error(request: Request, exc: e.SafetyError) -> JSONResponse:
         status = status_for(exc)
-        if status >= 500:
+        _count(request, exc.code)
+        headers = None
+        if isinstance(exc, e.OverloadedError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        elif status >= 500:
             log.error("server-side error: %s", type(exc).__name__)
-        return JSONResponse(error_body(exc.code, exc.message, status), status_code=status)
+        return JSONResponse(error_body(exc.code, exc.message, status), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        _count(request, "invalid_request")
         problems = exc.errors()
         first = problems[0] if problems else {}
         loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
@@ -75,14 +88,16 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", message or "invalid request", 422, loc or None), status_code=422)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _count(request, "internal_error")
         # A bug, not the client's fault. Logged by type only: the message could quote content.
         log.error("unhandled %s while serving a request", type(exc).__name__)
         return JSONResponse(error_body("internal_error", "internal error; the request was not moderated", 500),
                             status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _starlette(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        _count(request, code)
         return JSONResponse(error_body(code, str(exc.detail), exc.status_code), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safety.errors import EmptyInputError, InvalidRequestError
 from safety.inputs import prepare_item
 from safety.schema import ModerationResult
-from safety.server.deps import ModeratorDep, SettingsDep
+from safety.server.deps import ModeratorDep, RunnerDep, SettingsDep
 from safety.server.payloads import decode_image_payload, parse_json, read_body, require_json
 from safety.server.routes import validation_error
 from safety.taxonomy import Category, Channel, Modality
@@ -133,7 +133,7 @@ router = APIRouter()
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ModerationsRequest.model_json_schema()}}}},
     responses={400: {}, 413: {}, 415: {}, 422: {}},
 )
-async def moderations(request: Request, moderator: ModeratorDep, settings: SettingsDep) -> ModerationsResponse:
+async def moderations(request: Request, moderator: ModeratorDep, settings: SettingsDep, run: RunnerDep) -> ModerationsResponse:
     require_json(request)
     data = parse_json(await read_body(request, settings.max_request_bytes))
     try:
@@ -142,12 +142,11 @@ async def moderations(request: Request, moderator: ModeratorDep, settings: Setti
         raise validation_error(exc) from None
     raw = _items(body, max_items=settings.max_batch_items, max_image_bytes=settings.max_image_bytes)
 
-    def run() -> list[ModerationResult]:
-        items = [prepare_item(i, {"text": text, "image": image}, limits=moderator.limits)
-                 for i, (text, image) in enumerate(raw)]
-        return moderator.moderate_inputs(items, policy=body.policy)
+    def prepared() -> list:
+        return [prepare_item(i, {"text": text, "image": image}, limits=moderator.limits)
+                for i, (text, image) in enumerate(raw)]
 
-    results = await run_in_threadpool(run)
+    results = await run(await run_in_threadpool(prepared), body.policy)
     return ModerationsResponse(
         id=results[0].id if len(results) == 1 else f"modr-batch-{results[0].id.removeprefix('modr-')}",
         model=moderator.bundle.id,

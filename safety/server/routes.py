@@ -1,16 +1,18 @@
-"""Native REST API: ``POST /v1/moderate`` (JSON or multipart), ``GET /healthz``, ``GET /readyz``."""
+"""Native REST API: ``POST /v1/moderate`` (JSON or multipart), ``GET /healthz``, ``GET /readyz``,
+``GET /metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from safety.errors import EmptyInputError, ImageTooLargeError, InvalidRequestError
 from safety.inputs import prepare
 from safety.schema import ModerationResult
-from safety.server.deps import ModeratorDep, SettingsDep
+from safety.server.deps import MetricsDep, ModeratorDep, RunnerDep, SettingsDep
+from safety.server.metrics import CONTENT_TYPE
 from safety.server.errors import HTTPError
 from safety.server.payloads import decode_image_payload, media_type, parse_json, parse_multipart, read_body
 
@@ -89,7 +91,7 @@ async def _from_multipart(request: Request, settings) -> tuple[str | None, bytes
     openapi_extra=_REQUEST_BODY_DOC,
     responses={400: {}, 413: {}, 415: {}, 422: {}},
 )
-async def moderate(request: Request, moderator: ModeratorDep, settings: SettingsDep) -> ModerationResult:
+async def moderate(request: Request, moderator: ModeratorDep, settings: SettingsDep, run: RunnerDep) -> ModerationResult:
     kind = media_type(request)
     if kind == "application/json":
         text, image, policy = await _from_json(request, settings)
@@ -99,7 +101,7 @@ async def moderate(request: Request, moderator: ModeratorDep, settings: Settings
         raise HTTPError(415, "unsupported_media_type",
                         f"content type {kind or '(none)'!r} is not supported; send application/json or multipart/form-data")
     item = await run_in_threadpool(prepare, text, image, limits=moderator.limits)
-    (result,) = await run_in_threadpool(moderator.moderate_inputs, [item], policy=policy)
+    (result,) = await run([item], policy)
     return result
 
 
@@ -117,3 +119,10 @@ async def readyz(request: Request) -> JSONResponse:
     if any(state.load_errors.values()):
         return JSONResponse({"status": "degraded", **body}, status_code=503)
     return JSONResponse({"status": "ready", **body, "model_bundle": state.moderator.bundle_ref.model_dump()})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request, collected: MetricsDep) -> Response:
+    batcher = getattr(request.app.state, "batcher", None)
+    body = collected.render(queue_depth=(lambda: batcher.depth) if batcher is not None else None)
+    return Response(body, media_type=CONTENT_TYPE)
