@@ -105,6 +105,15 @@ class TextDetector(Protocol):
 
 
 @runtime_checkable
+class TextExplainer(Protocol):
+    """A text detector that can say which spans drove a category, on request. The pipeline asks
+    only for the texts whose verdict was not ``allow`` (bundle option ``explain_text``), all of a
+    batch's in one call."""
+
+    def explain_many(self, requests: Sequence[tuple[str, Category]]) -> list[tuple[TextSpan, ...]]: ...
+
+
+@runtime_checkable
 class ImageDetector(Protocol):
     info: DetectorInfo
 

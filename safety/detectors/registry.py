@@ -62,6 +62,9 @@ class Bundle:
     #: The calibrated combiner's artifact (``models/<name>``), fitted on these detectors' outputs;
     #: ``None``: categories are merged by their maximum over channels.
     combiner: str | None = None
+    #: Explain the text of every verdict that is not ``allow`` (the text detector's
+    #: ``explain_many``, one call per batch) instead of every text the detector finds risky.
+    explain_text: bool = False
     summary: str = ""
 
     def all_detectors(self) -> list[tuple[Channel, str]]:
@@ -109,7 +112,8 @@ class Registry:
             detectors = {Channel(c): entry[c.value] for c in Channel if c.value in entry}
             auxiliary = {Channel(c): tuple(names) for c, names in entry.get("auxiliary", {}).items()}
             registry.add_bundle(Bundle(id=bundle_id, detectors=detectors, auxiliary=auxiliary,
-                                       combiner=entry.get("combiner"), summary=entry.get("summary", "")))
+                                       combiner=entry.get("combiner"), explain_text=bool(entry.get("explain_text", False)),
+                                       summary=entry.get("summary", "")))
         return registry
 
     @classmethod

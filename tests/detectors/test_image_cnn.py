@@ -25,6 +25,7 @@ class RedScorer:
     category = Category.WEAPONS
     input_size = 64
     window = FULL_WINDOW
+    cache_id = None  # counts its forward passes: never served from the shared view cache
 
     def __init__(self, grid: TileGrid | None) -> None:
         self.grid = grid
@@ -45,8 +46,11 @@ class RedScorer:
     def probability(self, logits):
         return 1 / (1 + np.exp(-np.asarray(logits, float)))
 
-    def describe(self, fmap, logits):
-        return [{"red": float(v)} for v in fmap.mean(dim=(1, 2, 3))]
+    def outputs(self, fmap):
+        return torch.stack([self.logit(fmap), fmap.mean(dim=(1, 2, 3))], dim=1)
+
+    def describe(self, outputs):
+        return [{"red": float(v)} for v in outputs[:, 1]]
 
 
 def detector(grid: TileGrid | None = TileGrid(), **kwargs) -> ImageCNNDetector:

@@ -13,8 +13,9 @@ def test_default_registry_is_data():
     registry = Registry.default()
     assert {"minilm-toxicity", "jigsaw-bilstm"} <= set(registry.names())
     bundle = registry.bundle("offline-default")
-    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity", Channel.IMAGE: "image-cnn",
+    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity-fast", Channel.IMAGE: "image-cnn",
                                 Channel.CROSS_MODAL: "conse-cross-modal"}
+    assert bundle.explain_text and bundle.combiner == "combiner"  # spans for every verdict that is not allow
     assert bundle.auxiliary == {Channel.TEXT: ("jigsaw-bilstm",)}
     assert registry.bundle("bilstm").detectors == {Channel.TEXT: "jigsaw-bilstm"}
     assert registry.spec("image-cnn").artifacts == ("open_nsfw", "efficientnet_weapons")

@@ -179,6 +179,7 @@ class WeaponsScorer:
         self.input_size = preprocess.size
         self.window = FULL_WINDOW
         self.artifact = artifact
+        self.cache_id = None if artifact is None else f"efficientnet_weapons@{artifact.sha256}"
 
     @classmethod
     def load(cls, artifact: Artifact | None = None, *, tiles: bool = True) -> "WeaponsScorer":
@@ -204,13 +205,17 @@ class WeaponsScorer:
     def probability(self, logits: np.ndarray) -> np.ndarray:
         return np.asarray(self.calibrator.predict_proba(np.asarray(logits, dtype=np.float64)), dtype=np.float64)
 
-    def describe(self, fmap: torch.Tensor, logits: torch.Tensor) -> list[dict[str, float]]:
+    def outputs(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Per view: the logit, then the 1,000 ImageNet class probabilities (ConSE reads them too)."""
+        return torch.cat([self.logit(fmap)[:, None], self.evidence.class_probabilities(fmap)], dim=1)
+
+    def describe(self, outputs: torch.Tensor) -> list[dict[str, float]]:
         """Per view: the calibrated view probability and its top weapon classes (``imagenet:<name>``)."""
-        probs = self.evidence.class_probabilities(fmap).numpy()
+        probs = outputs[:, 1:].numpy()
         classes = self.groups.classes
         indices = np.asarray([c.index for c in classes])
         out = []
-        for row, p in zip(probs, self.probability(logits.numpy()), strict=True):
+        for row, p in zip(probs, self.probability(outputs[:, 0].double().numpy()), strict=True):
             top = np.argsort(-row[indices])[:_REPORTED_CLASSES]
             out.append({"weapons": float(p), **{f"imagenet:{classes[i].name}": float(row[indices[i]]) for i in top}})
         return out

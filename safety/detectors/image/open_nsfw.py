@@ -126,6 +126,7 @@ class OpenNSFWScorer:
         #: The centre crop after the resize: where Grad-CAM's input pixels sit in the view.
         self.window = (margin, margin, margin + self.input_size / resize, margin + self.input_size / resize)
         self.artifact = artifact
+        self.cache_id = None if artifact is None else f"open_nsfw@{artifact.sha256}"
 
     @classmethod
     def load(cls, artifact: Artifact | None = None) -> "OpenNSFWScorer":
@@ -150,5 +151,8 @@ class OpenNSFWScorer:
     def probability(self, logits: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
-    def describe(self, fmap: torch.Tensor, logits: torch.Tensor) -> list[dict[str, float]]:
-        return [{"nsfw": float(p)} for p in self.probability(logits.numpy())]
+    def outputs(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.logit(fmap)[:, None]
+
+    def describe(self, outputs: torch.Tensor) -> list[dict[str, float]]:
+        return [{"nsfw": float(p)} for p in self.probability(outputs[:, 0].numpy())]
