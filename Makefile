@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/text_throughput.py
 	$(BIN)/python bench/image_throughput.py --batch-size 16
 	$(BIN)/python bench/crossmodal_latency.py --calls 100 --warmup 10 --batch-size 16
+	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/load_test.py
+	$(BIN)/python bench/compress_text.py
+	$(BIN)/python -c 'import onnxruntime' 2>/dev/null && $(BIN)/python bench/compress_image.py || echo "skipped compress_image: needs the fast extra"
+	$(BIN)/python -c 'import onnxruntime' 2>/dev/null && SAFETY_BUNDLE=offline-ort $(BIN)/python bench/serving.py --out bench/results/serving_ort.json || echo "skipped serving_ort: needs the fast extra"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -32,6 +32,7 @@ from safetensors.torch import load_file
 
 from safety.artifacts import Artifact, load_artifact
 from safety.detectors.crossmodal.embedding import SentenceEncoder
+from safety.detectors.image.shared import view_outputs
 from safety.detectors.image.views import views_of
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ class ConSEEmbedder:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, artifact: Artifact | None = None) -> "ConSEEmbedder":
+    def load(cls, artifact: Artifact | None = None, *, runtime: str = "torch") -> "ConSEEmbedder":
+        """``runtime="onnxruntime"``: the two CNNs run in ONNX Runtime, like ``image-cnn-ort``, so
+        a text+image request shares their passes with the image channel (same cache ids)."""
         from safety.detectors.image.efficientnet import WeaponsScorer
         from safety.detectors.image.open_nsfw import OpenNSFWScorer
 
@@ -73,6 +76,10 @@ class ConSEEmbedder:
         config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
         tensors = load_file(artifact.file("embeddings.safetensors"))
         weapons, nsfw = WeaponsScorer.load(), OpenNSFWScorer.load()
+        if runtime != "torch":
+            from safety.detectors.image.onnx_runtime import for_runtime
+
+            (weapons, nsfw), _ = for_runtime([weapons, nsfw], runtime=runtime, explain=False)
         sentences = SentenceEncoder()
         evidence = {name: (tensors[f"evidence.{name}"], float(spec["weight"])) for name, spec in config["evidence"].items()}
         digest = hashlib.sha256("\n".join(a.sha256 for a in (artifact, weapons.artifact, nsfw.artifact)).encode())
@@ -110,16 +117,9 @@ class ConSEEmbedder:
         probability (max over views, as the image channel computes it)."""
         scorer = self.weapons
         views = [views_of(image.frames, scorer.grid) for image in images]
-        flat = [(i, view) for i, image_views in enumerate(views) for view in image_views]
-        probs, logits = [], []
-        with torch.inference_mode():
-            for start in range(0, len(flat), self.batch_size):
-                chunk = flat[start:start + self.batch_size]
-                fmap = scorer.features(scorer.preprocess([view.crop(images[i].frames) for i, view in chunk]))
-                probs.append(scorer.evidence.class_probabilities(fmap))
-                logits.append(scorer.logit(fmap))
-        all_probs = torch.cat(probs) if probs else torch.empty(0, 1000)
-        all_logits = torch.cat(logits).double().numpy() if logits else np.empty(0)
+        outputs = view_outputs(scorer, images, views, batch_size=self.batch_size)  # shared with the image channel
+        all_probs = outputs[:, 1:] if len(outputs) else torch.empty(0, 1000)
+        all_logits = outputs[:, 0].double().numpy() if len(outputs) else np.empty(0)
         mixed, weapons, offset = [], [], 0
         for image, image_views in zip(images, views, strict=True):
             p = all_probs[offset:offset + len(image_views)]
@@ -138,14 +138,10 @@ class ConSEEmbedder:
     def _sexual(self, images: Sequence["DecodedImage"]) -> torch.Tensor:
         if "sexual" not in self.evidence:
             return torch.zeros(len(images))
-        frames = [(i, frame) for i, image in enumerate(images) for frame in image.frames]
-        logits = []
-        with torch.inference_mode():
-            for start in range(0, len(frames), self.batch_size):
-                x = self.nsfw.preprocess([frame for _, frame in frames[start:start + self.batch_size]])
-                logits.append(self.nsfw.logit(self.nsfw.features(x)))
-        flat = torch.sigmoid(torch.cat(logits)) if logits else torch.empty(0)
-        owners = torch.tensor([i for i, _ in frames])
+        views = [views_of(image.frames, None) for image in images]  # whole frames, as the image channel sees them
+        outputs = view_outputs(self.nsfw, images, views, batch_size=self.batch_size)
+        flat = torch.sigmoid(outputs[:, 0]) if len(outputs) else torch.empty(0)
+        owners = torch.tensor([i for i, image_views in enumerate(views) for _ in image_views])
         return torch.stack([flat[owners == i].max() for i in range(len(images))]) if len(images) else flat
 
 

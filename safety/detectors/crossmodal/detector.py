@@ -57,8 +57,9 @@ class CrossModalDetector:
                                          kind=DetectorKind.TEXT_IMAGE, sha256=embedder.sha256)
 
     @classmethod
-    def load_conse(cls, *, prompt_bank: str | None = None) -> "CrossModalDetector":
-        """The offline default: ConSE over EfficientNet-Lite0, open_nsfw and all-MiniLM-L6-v2."""
+    def load_conse(cls, *, prompt_bank: str | None = None, runtime: str = "torch") -> "CrossModalDetector":
+        """The offline default: ConSE over EfficientNet-Lite0, open_nsfw and all-MiniLM-L6-v2
+        (``runtime="onnxruntime"``: the CNNs in ONNX Runtime)."""
         import json
 
         from safety.artifacts import load_artifact
@@ -67,7 +68,7 @@ class CrossModalDetector:
 
         artifact = load_artifact(ARTIFACT)
         config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
-        embedder = ConSEEmbedder.load(artifact)
+        embedder = ConSEEmbedder.load(artifact, runtime=runtime)
         return cls(embedder=embedder, bank=PromptBank.load(prompt_bank),
                    match_calibrator=calibrator_from_dict(config["match_calibrator"]))
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from safety.detectors.image.gradcam import cam_box, grad_cam
 from safety.detectors.image.views import Box, TileGrid, View, Window, map_box, views_of
+from safety.detectors.image.shared import view_outputs
 from safety.detectors.protocol import Detection, DetectorInfo, DetectorKind, ImageRegion
 from safety.taxonomy import Category
 
@@ -47,11 +48,20 @@ class ViewScorer(Protocol):
 
     def features(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    #: Identifies the model and its preprocessing in the shared view cache
+    #: (``safety.detectors.image.shared``); ``None``: never cached.
+    cache_id: str | None
+
     def logit(self, fmap: torch.Tensor) -> torch.Tensor: ...
+
+    def outputs(self, fmap: torch.Tensor) -> torch.Tensor:
+        """(n, k) per view: column 0 is the logit, the rest is what ``describe`` (and other
+        detectors sharing the view) read."""
+        ...
 
     def probability(self, logits: np.ndarray) -> np.ndarray: ...
 
-    def describe(self, fmap: torch.Tensor, logits: torch.Tensor) -> list[dict[str, float]]: ...
+    def describe(self, outputs: torch.Tensor) -> list[dict[str, float]]: ...
 
 
 @dataclass(slots=True)
@@ -81,25 +91,34 @@ class ImageCNNDetector:
 
     @classmethod
     def load(cls, *, tiles: bool = True, explain: bool = True, explain_threshold: float = 0.5,
-             batch_size: int = 4, id: str = "image-cnn") -> "ImageCNNDetector":  # noqa: A002 - the registry's name
+             batch_size: int = 4, id: str = "image-cnn",  # noqa: A002 - the registry's name
+             runtime: str = "torch") -> "ImageCNNDetector":
         """open_nsfw (``sexual``) and the EfficientNet-Lite0 weapons scorer, from their artifacts.
 
         ``tiles=False`` scores each frame whole only (faster, blind to small objects in large
         scenes; give it its own ``id``, its scores differ); ``explain=False`` skips Grad-CAM regions.
+        ``runtime="onnxruntime"`` runs both CNNs in ONNX Runtime (see
+        :mod:`safety.detectors.image.onnx_runtime`); Grad-CAM regions then run on the torch model
+        behind it, for flagged images only.
         """
         from safety.detectors.image.efficientnet import WeaponsScorer
         from safety.detectors.image.open_nsfw import OpenNSFWScorer
 
         nsfw, weapons = OpenNSFWScorer.load(), WeaponsScorer.load(tiles=tiles)
         artifacts = [nsfw.artifact, weapons.artifact]
+        scorers, runtime_version = [nsfw, weapons], ""
+        if runtime != "torch":
+            from safety.detectors.image.onnx_runtime import for_runtime
+
+            scorers, runtime_version = for_runtime(scorers, runtime=runtime, explain=explain)
         info = DetectorInfo(
             id=id,
-            version="+".join(f"{a.name}@{a.version}" for a in artifacts),
+            version="+".join(f"{a.name}@{a.version}" for a in artifacts) + runtime_version,
             kind=DetectorKind.IMAGE,
             sha256=hashlib.sha256("\n".join(a.sha256 for a in artifacts).encode()).hexdigest(),
             label_map={"nsfw": Category.SEXUAL, "weapons": Category.WEAPONS},
         )
-        return cls(scorers=[nsfw, weapons], info=info, explain=explain, explain_threshold=explain_threshold,
+        return cls(scorers=scorers, info=info, explain=explain, explain_threshold=explain_threshold,
                    batch_size=batch_size)
 
     # -- protocol -------------------------------------------------------------------------------
@@ -122,19 +141,12 @@ class ImageCNNDetector:
     # -- internals ------------------------------------------------------------------------------
 
     def score_views(self, scorer: ViewScorer, images: Sequence["DecodedImage"]) -> ViewScores:
-        """Score every view of every image with ``scorer``, ``batch_size`` views per forward pass."""
+        """Score every view of every image with ``scorer``, ``batch_size`` views per forward pass
+        (views another detector already ran come from the shared view cache)."""
         views = [views_of(image.frames, scorer.grid) for image in images]
-        flat = [(i, view) for i, image_views in enumerate(views) for view in image_views]
-        logits = np.empty(len(flat), dtype=np.float64)
-        described: list[dict[str, float]] = []
-        for start in range(0, len(flat), self.batch_size):
-            chunk = flat[start:start + self.batch_size]
-            x = scorer.preprocess([view.crop(images[i].frames) for i, view in chunk])
-            with torch.inference_mode():
-                fmap = scorer.features(x)
-                chunk_logits = scorer.logit(fmap)
-                described.extend(scorer.describe(fmap, chunk_logits))
-            logits[start:start + len(chunk)] = chunk_logits.double().numpy()
+        outputs = view_outputs(scorer, images, views, batch_size=self.batch_size)
+        logits = outputs[:, 0].double().numpy() if len(outputs) else np.empty(0)
+        described = scorer.describe(outputs) if len(outputs) else []
         per_image_logits, per_image_described, offset = [], [], 0
         for image_views in views:
             per_image_logits.append(logits[offset:offset + len(image_views)])
@@ -144,6 +156,7 @@ class ImageCNNDetector:
 
     @staticmethod
     def _region(scorer: ViewScorer, frames: Sequence[Image.Image], view: View, probability: float) -> ImageRegion:
+        scorer = getattr(scorer, "torch", scorer)  # Grad-CAM needs gradients: the torch model behind a runtime
         x = scorer.preprocess([view.crop(frames)])
         cam = grad_cam(scorer.features, scorer.logit, x)
         inner = cam_box(cam, (scorer.input_size, scorer.input_size))

@@ -10,12 +10,20 @@ card). At run time, for each text:
 * for texts whose top category reaches ``explain_threshold``, character spans are found by
   occlusion: each word is removed in turn and the drop in that category's probability is the
   word's score.
+
+``load(quantize="int8")`` is the compressed fast path: after the real weights are loaded, every
+``nn.Linear`` of the encoder becomes a dynamically quantized int8 layer (weights int8 per output
+channel, activations quantized per call; ``torch.ao.quantization.quantize_dynamic``). Its scores
+differ slightly from the fp32 model's, so it reports its own id (``minilm-toxicity-int8``) and
+version; everything else (variants, windows, heads, calibration, spans) is the same code path.
+Measured trade-off: ``bench/compress_text.py`` and the model card.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -34,6 +42,27 @@ from safety.taxonomy import Category
 
 ARTIFACT = "minilm_toxicity"
 _WORD = re.compile(r"\S+")
+
+#: The compressed variants ``MiniLMToxicityDetector.load(quantize=...)`` accepts.
+QUANTIZATIONS = ("int8",)
+
+
+def quantize_int8(module: nn.Module) -> nn.Module:
+    """Dynamic int8 quantization of every ``nn.Linear`` in ``module``, in place (CPU only).
+
+    Weights are stored as int8 with one scale per output channel; each call quantizes its input
+    activations on the fly (per tensor), multiplies in int8 and returns float32. Embeddings,
+    LayerNorm, attention softmax and GELU stay float32. ``torch.ao.quantization`` warns that it
+    is deprecated in favour of ``torchao``; it works in the pinned torch (2.14.1), and the warnings
+    are silenced here only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+                                category=UserWarning)
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        return quantize_dynamic(module, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
 
 
 class Heads(nn.Module):
@@ -61,10 +90,14 @@ class MiniLMToxicityDetector:
 
     @classmethod
     def load(cls, artifact: Artifact | None = None, *, explain: bool = True,
-             explain_threshold: float = 0.5) -> "MiniLMToxicityDetector":
+             explain_threshold: float = 0.5, quantize: str | None = None) -> "MiniLMToxicityDetector":
         """Load the artifact. ``explain=False`` skips the occlusion spans (about half the batched
         cost on flagged texts); otherwise texts whose top category reaches ``explain_threshold``
-        get spans."""
+        get spans. ``quantize="int8"``: after the weights are loaded (and checked), the encoder's
+        linear layers are dynamically quantized to int8 (:func:`quantize_int8`); the detector's
+        id and version then say so (``minilm-toxicity-int8``, ``<version>+int8``)."""
+        if quantize is not None and quantize not in QUANTIZATIONS:
+            raise ValueError(f"unknown quantization {quantize!r}; known: {', '.join(QUANTIZATIONS)}")
         artifact = artifact or load_artifact(ARTIFACT)
         config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
         encoder = MiniLMEncoder(window=config["window"], stride=config["stride"])
@@ -84,7 +117,11 @@ class MiniLMToxicityDetector:
             label_map = {label: Category(category) for label, category in config["label_map"].items()}
         except (KeyError, ValueError, RuntimeError) as exc:
             raise ArtifactIntegrityError(f"artifact {artifact.name!r} is not a valid text head: {exc}") from exc
-        info = DetectorInfo(id=config["id"], version=artifact.version, kind=DetectorKind.TEXT, sha256=artifact.sha256,
+        detector_id, version = config["id"], artifact.version
+        if quantize == "int8":
+            quantize_int8(encoder.model)  # the heads stay float32: 0.2M multiply-adds per window
+            detector_id, version = f"{detector_id}-int8", f"{version}+int8"
+        info = DetectorInfo(id=detector_id, version=version, kind=DetectorKind.TEXT, sha256=artifact.sha256,
                             label_map=label_map)
         return cls(encoder=encoder, heads=heads, labels=labels, calibrators=calibrators, info=info,
                    explain_threshold=explain_threshold if explain else float("inf"))
