@@ -9,9 +9,9 @@ next batch: under load, batches grow by themselves; alone, a request waits at mo
 
 When ``max_queue`` items are already waiting, :meth:`submit` refuses at once with
 :class:`~safety.errors.OverloadedError` (HTTP 503 with ``Retry-After``) instead of letting memory
-grow without bound. A batch that raises fails every request in it with the same error; a
-detector failure inside the batch is not an exception (the moderator fails those verdicts
-closed).
+grow without bound. A batch that raises fails every request in it with the same error (HTTP 500, never a hang) and
+the worker goes on with the next batch; a detector failure inside the batch is not an exception
+(the moderator fails those verdicts closed).
 """
 
 from __future__ import annotations
@@ -118,12 +118,14 @@ class MicroBatcher:
             if not batch:
                 continue
             started = time.perf_counter()
-            if self.on_batch is not None:
-                self.on_batch(len(batch), started - batch[0].queued_at)
             try:
+                if self.on_batch is not None:
+                    self.on_batch(len(batch), started - batch[0].queued_at)
                 results = await run_in_threadpool(self.moderator.moderate_inputs, [w.item for w in batch],
                                                   policies=[w.policy for w in batch])
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request; the worker lives on
                 log.error("a batch of %d failed: %s", len(batch), type(exc).__name__)
                 for waiting in batch:
                     if not waiting.future.done():

@@ -109,6 +109,28 @@ def test_a_batch_that_raises_fails_every_request_in_it():
     assert [type(o) for o in asyncio.run(main())] == [RuntimeError, RuntimeError]
 
 
+def test_the_worker_survives_a_failing_batch_and_serves_the_next():
+    moderator, detector = keyword_moderator()
+    calls = []
+
+    def flaky_metrics(size, waited):
+        calls.append(size)
+        if len(calls) == 1:
+            raise ValueError("metrics backend hiccup")
+
+    batcher = MicroBatcher(moderator, max_size=8, max_wait_ms=50, on_batch=flaky_metrics)
+
+    async def main():
+        batcher.start()
+        first = await asyncio.gather(batcher.submit([prepare("x", None, limits=LIMITS)], None), return_exceptions=True)
+        second = await batcher.submit([prepare("you idiot", None, limits=LIMITS)], None)
+        await batcher.stop()
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert isinstance(first[0], ValueError) and second[0].flagged and calls == [1, 1]
+
+
 @pytest.fixture
 def batched_client():
     moderator, detector = keyword_moderator()
