@@ -137,15 +137,19 @@ class Moderator:
     def _policy(self, policy: PolicyLike | None) -> Policy:
         return self.default_policy if policy is None else get_policy(policy)
 
-    def _cache_key(self, item: ModerationInput, policy: Policy) -> str:
-        return result_key(text_sha256=item.text_sha256, image_sha256=None if item.image is None else item.image.sha256,
-                          policy_digest=_policy_digest(policy), bundle_digest=self.bundle_ref.sha256)
+    def _cache_keys(self, items: list[ModerationInput], policies: list[Policy]) -> list[str]:
+        digests: dict[int, str] = {}  # a batch usually shares one policy object: serialise it once
+        for policy in policies:
+            if id(policy) not in digests:
+                digests[id(policy)] = _policy_digest(policy)
+        return [result_key(text_sha256=item.text_sha256, image_sha256=None if item.image is None else item.image.sha256,
+                           policy_digest=digests[id(policy)], bundle_digest=self.bundle_ref.sha256)
+                for item, policy in zip(items, policies, strict=True)]
 
     def _moderate_prepared(self, items: list[ModerationInput], policies: list[Policy], started: float) -> list[ModerationResult]:
         if not items:
             return []
-        keys = [self._cache_key(item, policy) for item, policy in zip(items, policies, strict=True)] \
-            if self.cache.max_entries else [None] * len(items)
+        keys = self._cache_keys(items, policies) if self.cache.max_entries else [None] * len(items)
         results: list[ModerationResult | None] = [None if key is None else self.cache.get(key) for key in keys]
         todo = [i for i, result in enumerate(results) if result is None]
         if todo:

@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=Path("eval/combined/results/policy_thresholds.json"))
     args = parser.parse_args(argv)
 
-    rows = composed.text_rows(args.data, None) + composed.image_rows() + composed.pair_rows(None)
-    features = composed._cached_features(rows, args.features_cache)
+    rows = composed.composed_rows(args.data)
+    features = composed.cached_features(rows, args.features_cache)
     shipped = load_combiner()
     fit = [i for i, r in enumerate(rows) if r["half"] == "fit"]
     test = [i for i, r in enumerate(rows) if r["half"] == "test"]

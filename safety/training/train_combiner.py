@@ -102,7 +102,12 @@ def featurise(rows: list[dict], moderator: Moderator, batch: int = 16) -> list[d
     return features
 
 
-def _cached_features(rows: list[dict], cache: Path | None) -> list[dict]:
+def composed_rows(data: Path, *, text_limit: int | None = None, pair_limit: int | None = None) -> list[dict]:
+    """The whole composed set, both halves, in a fixed order (the combiner's and the policies' data)."""
+    return text_rows(data, text_limit) + image_rows() + pair_rows(pair_limit)
+
+
+def cached_features(rows: list[dict], cache: Path | None) -> list[dict]:
     keys = [hashlib.sha256(json.dumps([r["kind"], r["text"], r["image"]]).encode()).hexdigest() for r in rows]
     if cache is not None and cache.exists():
         stored = json.loads(cache.read_text())
@@ -173,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                              " without re-running the models; never commit it (it holds no content, only scores)")
     args = parser.parse_args(argv)
     started = time.time()
-    rows = text_rows(args.data, args.text_rows) + image_rows() + pair_rows(args.pairs)
-    features = _cached_features(rows, args.features_cache)
+    rows = composed_rows(args.data, text_limit=args.text_rows, pair_limit=args.pairs)
+    features = cached_features(rows, args.features_cache)
     fit = [i for i, r in enumerate(rows) if r["half"] == "fit"]
     test = [i for i, r in enumerate(rows) if r["half"] == "test"]
     labels = {c: np.asarray([rows[i]["labels"].get(c, -1) for i in fit]) for c in CATEGORIES}
