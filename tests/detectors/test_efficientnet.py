@@ -53,6 +53,24 @@ def test_preprocess_resizes_the_whole_view_and_normalises():
     assert torch.allclose(x[0, :, 100, 100], torch.tensor([128 / 128, 0.0, -127 / 128]))
 
 
+def test_preprocess_is_per_image_arithmetic_whatever_the_batch_and_modes():
+    """The batched conversion gives every view exactly the float32 values of ``(pixel - mean) / std``
+    on its own resized RGB copy, whatever its mode or batch mates; an empty batch is empty."""
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)),
+              Image.new("L", (50, 90), 30), Image.new("RGBA", (300, 20), (9, 8, 7, 0)),
+              Image.fromarray(rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)).convert("P")]
+    preprocess = Preprocess()
+    batch = preprocess(images)
+    assert batch.shape == (4, 3, 224, 224) and batch.dtype == torch.float32 and batch.is_contiguous()
+    for image, row in zip(images, batch, strict=True):
+        pixels = np.asarray(image.convert("RGB").resize((224, 224), resample=Image.Resampling.BILINEAR), np.float32)
+        expected = ((pixels - np.float32(127.0)) / np.float32(128.0)).transpose(2, 0, 1)
+        assert torch.equal(row, torch.from_numpy(np.ascontiguousarray(expected)))
+        assert torch.equal(preprocess([image])[0], row)
+    assert preprocess([]).shape == (0, 3, 224, 224)
+
+
 def golden_images() -> list[Image.Image]:
     rng = np.random.default_rng(7)
     ramp = np.linspace(0, 255, 256, dtype=np.float32)
