@@ -1,13 +1,20 @@
-"""The int8 text fast path against the fp32 MiniLM detector: accuracy and speed, in one run.
+"""The compressed text paths against the fp32 torch MiniLM detector: accuracy and speed, in one run.
 
     flock /tmp/cpu.lock .venv/bin/python bench/compress_text.py [--calls 200] [--warmup 20] [--batch-size 32]
                                                                 [--out bench/results/compress_text.json]
 
 Run it under the CPU lock (``flock``) so that no other timing run overlaps it on the 2-core
-machine; the whole run takes about 75 s on a quiet machine. Both detectors load the same artifact
-(``models/minilm_toxicity``); ``int8`` is ``MiniLMToxicityDetector.load(quantize="int8")``: the
-encoder's ``nn.Linear`` layers dynamically quantized (int8 weights per output channel, activations
-quantized per call), heads and calibration unchanged.
+machine; the whole run takes about 3 min on a quiet machine. Every variant loads the same artifact
+(``models/minilm_toxicity``); heads and calibration are unchanged:
+
+* ``fp32``: ``MiniLMToxicityDetector.load()``, torch float32 (the baseline);
+* ``ort_fp32``: ``load(runtime="onnxruntime")``, the same weights in ONNX Runtime (the default
+  bundle's text detector);
+* ``int8``: ``load(runtime="onnxruntime", quantize="int8")``, onnxruntime's dynamic quantizer on
+  the exported graph (the shipped compressed path, ``minilm-toxicity-int8``);
+* ``torch_int8``: ``load(quantize="int8")``, torch's dynamic quantization of every ``nn.Linear``.
+
+Both int8 variants keep int8 weights per output channel and quantize activations per call.
 
 Accuracy (scores as in production: raw and normalised forms, windows, calibration; no spans):
 
@@ -16,24 +23,20 @@ Accuracy (scores as in production: raw and normalised forms, windows, calibratio
   (hate -> toxicity and identity_attack), per source and pooled, AUROC per category with the int8
   minus fp32 difference in AUROC points and its paired bootstrap 95% interval (1000 resamples,
   seed 0); score agreement (largest and mean absolute probability difference, share of texts
-  whose flag at the default policy's review thresholds is unchanged). int8 is scored twice: in
-  batches of 256 like fp32, and one text per call (as ``moderate(text=...)`` calls it), because
-  its activation scales are computed per call, over the whole batch;
+  whose flag at the default policy's review thresholds is unchanged). ``int8`` is scored twice: in
+  batches of 256 like the others, and one text per call (as ``moderate(text=...)`` calls it),
+  because its activation scales are computed per call, over the whole batch;
 * functional suite (``eval/text/functional/suite.jsonl``): AUROC per labelled category over all
   its rows, and the per-functionality accuracy of ``safety.evaluation.text_report`` (at the default
   policy's review thresholds, recorded in the result).
 
 Speed, with ``torch.set_num_threads(2)`` on the one inference thread (``safety.runtime``), warm-up
 excluded: single-text ``predict_batch([text])`` latency p50/p95 over ``--calls`` calls, and
-batches of ``--batch-size`` texts (texts/s), each with explanation spans (the ``offline-int8``
-bundle's detector) and without (``-fast``). fp32 and int8 are timed in alternating blocks, so a
-load change on the machine hits both alike; each timing block records how many cores other
+batches of ``--batch-size`` texts (texts/s), each with explanation spans and without. The
+variants are timed in alternating blocks, so a load change on the machine hits all alike; each timing block records how many cores other
 processes kept busy meanwhile (``other_processes_cores_busy``: near 0 on a quiet machine). All
 torch work runs on the inference thread: torch used from a second thread starts a second OpenMP
 team, which doubled single-call latency in a trial.
-
-Reference (not a shipped path): the encoder's forward pass alone in torch fp32 / int8 and in
-onnxruntime fp32 / int8 (its dynamic quantizer), when onnxruntime is importable (dev dependency).
 """
 
 from __future__ import annotations
@@ -59,9 +62,11 @@ from safety.taxonomy import Category
 from safety.training.text_data import default_data_dir, load_davidson, load_toxigen
 
 THREADS = 2
-BLOCKS = 10  # alternating fp32 / int8 timing blocks
+BLOCKS = 10  # alternating timing blocks
 CATEGORIES = (Category.TOXICITY, Category.IDENTITY_ATTACK)
-VARIANTS = {"fp32": None, "int8": "int8"}
+#: name -> MiniLMToxicityDetector.load options; "fp32" is the baseline every other is compared with.
+VARIANTS = {"fp32": {}, "ort_fp32": {"runtime": "onnxruntime"},
+            "int8": {"runtime": "onnxruntime", "quantize": "int8"}, "torch_int8": {"quantize": "int8"}}
 
 
 def _r(x: float, digits: int = 4) -> float | None:
@@ -74,7 +79,7 @@ def points(delta: float) -> float | None:
 
 
 def all_scores(scorers: dict[str, Scorer], texts: list[str]) -> dict[str, np.ndarray]:
-    """fp32 and int8 scores in batches of 256 (as ``text_report`` scores), and int8 one text per
+    """Every variant's scores in batches of 256 (as ``text_report`` scores), and int8's one text per
     call: int8 activations are quantized with one scale per call, so its scores depend slightly on
     what else is in the batch (fp32 batch and single scores agree to 1e-5, tests/detectors/test_minilm.py)."""
     return {**{name: scorer.scores(texts) for name, scorer in scorers.items()},
@@ -178,8 +183,8 @@ def speed(args) -> dict:
     report: dict = {"texts": "bench/timing.py SAMPLE_TEXTS (8 texts, 4 flagged), cycled",
                     "batched_rounds": rounds, "blocks": BLOCKS}
     for spans in (True, False):
-        detectors = {name: run.submit(MiniLMToxicityDetector.load, explain=spans, quantize=q).result()
-                     for name, q in VARIANTS.items()}
+        detectors = {name: run.submit(lambda o=options: MiniLMToxicityDetector.load(explain=spans, **o)).result()
+                     for name, options in VARIANTS.items()}
         with CpuWatch() as watch:
             single = interleaved({name: on_thread(lambda i, d=d: d.predict_batch([SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)]]))
                                   for name, d in detectors.items()}, args.calls, args.warmup)
@@ -189,88 +194,16 @@ def speed(args) -> dict:
         part: dict = {"other_processes_cores_busy": watch.other_cores_busy}
         part |= {name: {"detector": f"{d.info.id} {d.info.version}", "single": summary(single[name]),
                        "batched": summary(batched[name], args.batch_size)} for name, d in detectors.items()}
-        part["speedup_single_p50"] = round(part["fp32"]["single"]["p50_ms"] / part["int8"]["single"]["p50_ms"], 3)
-        part["speedup_single_p95"] = round(part["fp32"]["single"]["p95_ms"] / part["int8"]["single"]["p95_ms"], 3)
-        part["speedup_batched_throughput"] = round(
-            part["int8"]["batched"]["items_per_s"] / part["fp32"]["batched"]["items_per_s"], 3)
+        for name in detectors:
+            if name == "fp32":
+                continue
+            part[name]["speedup_vs_fp32"] = {
+                "single_p50": round(part["fp32"]["single"]["p50_ms"] / part[name]["single"]["p50_ms"], 3),
+                "single_p95": round(part["fp32"]["single"]["p95_ms"] / part[name]["single"]["p95_ms"], 3),
+                "batched_throughput": round(part[name]["batched"]["items_per_s"] / part["fp32"]["batched"]["items_per_s"], 3),
+            }
         report[key] = part
         del detectors
-    return report
-
-
-def encoder_forward_reference(args) -> dict:
-    """The encoder's forward pass alone (no tokenising, variants, heads), torch fp32 and int8 beside
-    onnxruntime fp32 and its dynamic int8 quantizer on the same graph, when onnxruntime is
-    importable (a dev dependency, not a runtime one): what the ORT route would give."""
-    try:
-        import onnxruntime as ort
-        from onnxruntime.quantization import QuantType
-        from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
-    except ImportError as exc:
-        return {"skipped": f"onnxruntime not importable: {exc}"}
-    import tempfile
-
-    class Hidden(torch.nn.Module):
-        def __init__(self, model: torch.nn.Module) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-
-    def torch_forward(model):
-        def forward(ids, mask):
-            with torch.inference_mode():
-                return model(input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
-        return forward
-
-    def prepare() -> tuple[dict, dict, dict]:
-        """Models, inputs, export and reference outputs, all on the inference thread (torch work on
-        a second thread would start a second OpenMP team and slow every later call)."""
-        fp32 = MiniLMToxicityDetector.load(explain=False)
-        int8 = MiniLMToxicityDetector.load(explain=False, quantize="int8")
-        encoder = fp32.encoder
-        batch_rows, _ = encoder.windows([SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)] for i in range(args.batch_size)])
-        inputs = {"single": [encoder.pad(encoder.windows([t])[0]) for t in SAMPLE_TEXTS],
-                  "batched": [encoder.pad(batch_rows)]}
-        with tempfile.TemporaryDirectory() as tmp:
-            plain, quantized = Path(tmp) / "minilm.onnx", Path(tmp) / "minilm_int8.onnx"
-            torch.onnx.export(Hidden(encoder.model).eval(), inputs["batched"][0], str(plain), dynamo=False,
-                              input_names=["ids", "mask"], output_names=["hidden"], opset_version=17,
-                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("ids", "mask", "hidden")})
-            ort_quantize_dynamic(str(plain), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads, options.inter_op_num_threads = THREADS, 1
-            sessions = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-                        for name, path in (("onnxruntime_fp32", plain), ("onnxruntime_int8", quantized))}
-        forwards = {"torch_fp32": torch_forward(fp32.encoder.model), "torch_int8": torch_forward(int8.encoder.model),
-                    **{name: (lambda s: lambda ids, mask: s.run(None, {"ids": ids.numpy(), "mask": mask.numpy()})[0])(
-                        session) for name, session in sessions.items()}}
-        ids, mask = inputs["batched"][0]
-        reference = forwards["torch_fp32"](ids, mask)
-        differences = {name: _r(np.abs(np.asarray(f(ids, mask)) - reference).max()) for name, f in forwards.items()}
-        return forwards, inputs, differences
-
-    run = inference_executor()
-    forwards, inputs, differences = run.submit(prepare).result()
-    report: dict = {"what": "encoder forward only (last hidden states), same inputs; onnxruntime "
-                            f"{ort.__version__}, quantize_dynamic(QInt8, per_channel=True), {THREADS} intra-op threads",
-                    "max_abs_hidden_difference_vs_torch_fp32": differences}
-    on_thread = lambda fn: lambda i: run.submit(fn, i).result()  # noqa: E731
-    for key, calls, warmup in (("single", args.calls, args.warmup), ("batched", max(20, args.calls // 10), 3)):
-        items = inputs[key]
-        samples: dict[str, list[float]] = {}
-        with CpuWatch() as watch:
-            # One runtime at a time: torch's OpenMP threads and onnxruntime's pool spin after each
-            # call, and alternating between them slows both.
-            for runtime in ("torch", "onnxruntime"):
-                samples |= interleaved({name: on_thread(lambda i, f=f: f(*items[i % len(items)]))
-                                        for name, f in forwards.items() if name.startswith(runtime)},
-                                       calls, warmup, settle=2 if key == "single" else 1)
-        report[key] = {"other_processes_cores_busy": watch.other_cores_busy,
-                       **{name: summary(ms, 1 if key == "single" else args.batch_size) for name, ms in samples.items()}}
-        report[key]["speedup_p50_vs_torch_fp32"] = {
-            name: round(report[key]["torch_fp32"]["p50_ms"] / report[key][name]["p50_ms"], 3) for name in forwards}
     return report
 
 
@@ -319,8 +252,8 @@ def main() -> int:
     run = inference_executor()
     torch.set_num_threads(THREADS)  # OpenMP reads it per thread: here (reported) and on the inference thread
     run.submit(torch.set_num_threads, THREADS).result()
-    scorers = {name: Scorer(run.submit(MiniLMToxicityDetector.load, explain=False, quantize=q).result())
-               for name, q in VARIANTS.items()}
+    scorers = {name: Scorer(run.submit(lambda o=options: MiniLMToxicityDetector.load(explain=False, **o)).result())
+               for name, options in VARIANTS.items()}
     accuracy = {
         "held_out": (run.submit(held_out_accuracy, scorers, data).result() if data.is_dir()
                      else f"skipped: {data} does not exist"),
@@ -331,16 +264,17 @@ def main() -> int:
     }
     del scorers
     timing = speed(args)
-    reference = encoder_forward_reference(args)
     report = {
         "benchmark": "compress_text",
         "artifact": {"name": artifact.name, "version": artifact.version, "sha256": artifact.sha256},
-        "int8": "MiniLMToxicityDetector.load(quantize='int8'): torch.ao.quantization.quantize_dynamic on every "
-                "nn.Linear of the encoder, qint8 weights per output channel, activations per tensor per call; "
-                "embeddings, LayerNorm, attention, heads and calibrators float32",
+        "variants": {name: f"MiniLMToxicityDetector.load({', '.join(f'{k}={v!r}' for k, v in o.items())})"
+                     for name, o in VARIANTS.items()},
+        "int8": "onnxruntime.quantization.quantize_dynamic(QInt8, per_channel=True) on the exported float32 graph "
+                "(MatMul weights int8 per output channel, activations per tensor per call); torch_int8: "
+                "torch.ao.quantization.quantize_dynamic on every nn.Linear of the encoder, the same scheme",
+        "onnxruntime": __import__("onnxruntime").__version__,
         "accuracy": accuracy,
         "speed": timing,
-        "encoder_forward_reference": reference,
         "quantized_engine": torch.backends.quantized.engine,
         "inference_thread_torch_threads": run.submit(torch.get_num_threads).result(),
         "cpu_model": cpu_model(),

@@ -13,25 +13,22 @@ import hashlib
 import sys
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
+from safety.detectors.image import onnx_runtime
+from safety.detectors.image.cnn import ImageCNNDetector
+from safety.detectors.image.efficientnet import WeaponsScorer
+from safety.detectors.image.onnx_runtime import OrtScorer, for_runtime
+from safety.detectors.image.open_nsfw import OpenNSFWScorer
+from safety.detectors.protocol import ImageDetector
+from safety.detectors.registry import Registry
 from safety.errors import ConfigurationError
-
-onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency (pip install 'safety-filter[fast]')")
-pytest.importorskip("onnx", reason="exporting to ONNX needs the onnx package (pip install 'safety-filter[fast]')")
-
-from safety.detectors.image import onnx_runtime  # noqa: E402
-from safety.detectors.image.cnn import ImageCNNDetector  # noqa: E402
-from safety.detectors.image.efficientnet import WeaponsScorer  # noqa: E402
-from safety.detectors.image.onnx_runtime import OrtScorer, for_runtime  # noqa: E402
-from safety.detectors.image.open_nsfw import OpenNSFWScorer  # noqa: E402
-from safety.detectors.protocol import ImageDetector  # noqa: E402
-from safety.detectors.registry import Registry  # noqa: E402
-from safety.images import decode_image  # noqa: E402
-from safety.taxonomy import Category, Channel  # noqa: E402
+from safety.images import decode_image
+from safety.taxonomy import Category, Channel
 
 OUTPUT_TOLERANCE = 1e-4
 PROBABILITY_TOLERANCE = 1e-5
@@ -65,7 +62,7 @@ def ort_detector(cache, scorers):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SAFETY_CACHE_DIR", str(cache.parent))  # graphs live in $SAFETY_CACHE_DIR/onnx
         mp.setattr(onnx_runtime, "export", lambda s: pytest.fail("the graphs should come from the cache"))
-        return ImageCNNDetector.load(runtime="onnxruntime", explain=False, id="image-cnn-ort")
+        return ImageCNNDetector.load(runtime="onnxruntime", explain=False)
 
 
 def test_outputs_match_torch_on_fixed_photos(scorers):
@@ -121,7 +118,7 @@ def test_the_ort_detector_returns_the_torch_detectors_schema(ort_detector, score
     torch_detector = ImageCNNDetector(scorers=torch_scorers, info=ort_detector.info, explain=False)
     artifacts = [s.artifact for s in torch_scorers]
     assert isinstance(ort_detector, ImageDetector)
-    assert ort_detector.info.id == "image-cnn-ort" and not ort_detector.explain
+    assert ort_detector.info.id == "image-cnn" and not ort_detector.explain  # the same model; the version says the runtime
     assert [type(s) for s in ort_detector.scorers] == [OrtScorer, OrtScorer]
     assert ort_detector.info.version == "+".join(f"{a.name}@{a.version}" for a in artifacts) + \
         f"+onnxruntime@{onnxruntime.__version__}"
@@ -139,34 +136,40 @@ def test_the_ort_detector_returns_the_torch_detectors_schema(ort_detector, score
 
 
 def test_runtime_option_errors_are_configuration_errors(monkeypatch):
-    with pytest.raises(ConfigurationError, match="unknown image runtime"):
+    with pytest.raises(ConfigurationError, match="unknown runtime 'tensorrt'"):
         for_runtime([], runtime="tensorrt", explain=False)
+    with pytest.raises(ConfigurationError, match="unknown runtime"):
+        ImageCNNDetector.load(runtime="tensorrt")
     assert for_runtime([], runtime="torch", explain=True) == ([], "")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
-    with pytest.raises(ConfigurationError, match=r"pip install 'safety-filter\[fast\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install onnx==[\d.]+ onnxruntime==[\d.]+"):
         for_runtime([], runtime="onnxruntime", explain=False)
 
 
 def test_registry_entries():
     registry = Registry.default()
     spec = registry.spec("image-cnn-ort")
-    assert spec.options == {"runtime": "onnxruntime", "id": "image-cnn-ort"}
+    assert spec.options == {"runtime": "onnxruntime"}
     assert spec.artifacts == registry.spec("image-cnn").artifacts
-    bundle = registry.bundle("offline-ort")
-    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity-fast", Channel.IMAGE: "image-cnn-ort",
+    bundle = registry.bundle("offline-default")
+    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity-ort", Channel.IMAGE: "image-cnn-ort",
                                 Channel.CROSS_MODAL: "conse-cross-modal-ort"}
     # ORT probabilities are within 3e-6 of torch's: the combiner fitted on torch scores applies
     assert bundle.combiner == "combiner" and bundle.explain_text
-    assert registry.bundle_digest(bundle) != registry.bundle_digest(registry.bundle("offline-fast"))
+    torch_bundle = registry.bundle("offline-torch")
+    assert (torch_bundle.combiner, torch_bundle.explain_text, torch_bundle.auxiliary) == (
+        bundle.combiner, bundle.explain_text, bundle.auxiliary)
+    assert registry.spec(torch_bundle.detectors[Channel.IMAGE]).artifacts == spec.artifacts
+    assert registry.bundle_digest(bundle) != registry.bundle_digest(torch_bundle)
 
 
 def test_regions_and_shared_passes_in_the_ort_bundle():
-    """offline-ort: a flagged photo gets its Grad-CAM region from the torch model behind the
+    """offline-default: a flagged photo gets its Grad-CAM region from the torch model behind the
     session, and the cross-modal check reads the image channel's ORT view outputs."""
     from safety.detectors.image.shared import VIEW_CACHE
     from safety.pipeline import Moderator
 
-    moderator = Moderator(bundle="offline-ort", cache_size=0)
+    moderator = Moderator(bundle="offline-default", cache_size=0)
     detector = moderator.registry.detector("conse-cross-modal-ort")
     assert all(s.cache_id.endswith("+ort") for s in (detector.embedder.weapons, detector.embedder.nsfw))
     VIEW_CACHE.clear()

@@ -13,8 +13,9 @@ def test_default_registry_is_data():
     registry = Registry.default()
     assert {"minilm-toxicity", "jigsaw-bilstm"} <= set(registry.names())
     bundle = registry.bundle("offline-default")
-    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity-fast", Channel.IMAGE: "image-cnn",
-                                Channel.CROSS_MODAL: "conse-cross-modal"}
+    assert bundle.detectors == {Channel.TEXT: "minilm-toxicity-ort", Channel.IMAGE: "image-cnn-ort",
+                                Channel.CROSS_MODAL: "conse-cross-modal-ort"}
+    assert all(registry.spec(n).options["runtime"] == "onnxruntime" for n in bundle.detectors.values())
     assert bundle.explain_text and bundle.combiner == "combiner"  # spans for every verdict that is not allow
     assert bundle.auxiliary == {Channel.TEXT: ("jigsaw-bilstm",)}
     assert registry.bundle("bilstm").detectors == {Channel.TEXT: "jigsaw-bilstm"}

@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import load_file
 
 from safety.artifacts import Artifact, load_artifact
+from safety.detectors import ort
 from safety.detectors.crossmodal.embedding import SentenceEncoder
 from safety.detectors.image.shared import view_outputs
 from safety.detectors.image.views import views_of
@@ -68,7 +69,8 @@ class ConSEEmbedder:
     @classmethod
     def load(cls, artifact: Artifact | None = None, *, runtime: str = "torch") -> "ConSEEmbedder":
         """``runtime="onnxruntime"``: the two CNNs run in ONNX Runtime, like ``image-cnn-ort``, so
-        a text+image request shares their passes with the image channel (same cache ids)."""
+        a text+image request shares their passes with the image channel (same cache ids), and so
+        does the sentence encoder."""
         from safety.detectors.image.efficientnet import WeaponsScorer
         from safety.detectors.image.open_nsfw import OpenNSFWScorer
 
@@ -80,13 +82,14 @@ class ConSEEmbedder:
             from safety.detectors.image.onnx_runtime import for_runtime
 
             (weapons, nsfw), _ = for_runtime([weapons, nsfw], runtime=runtime, explain=False)
-        sentences = SentenceEncoder()
+        sentences = SentenceEncoder(runtime=runtime)
         evidence = {name: (tensors[f"evidence.{name}"], float(spec["weight"])) for name, spec in config["evidence"].items()}
         digest = hashlib.sha256("\n".join(a.sha256 for a in (artifact, weapons.artifact, nsfw.artifact)).encode())
         return cls(weapons=weapons, nsfw=nsfw, sentences=sentences, class_embeddings=tensors["classes"],
                    top_k=int(config["top_k"]), tile_weight=float(config["tile_weight"]), evidence=evidence,
                    image_mean=tensors.get("image_mean"), text_mean=tensors.get("text_mean"),
-                   logit_scale=float(config["logit_scale"]), sha256=digest.hexdigest(), version=artifact.version)
+                   logit_scale=float(config["logit_scale"]), sha256=digest.hexdigest(),
+                   version=artifact.version + ("" if runtime == "torch" else ort.runtime_version()))
 
     # -- the two sides ----------------------------------------------------------------------------
 

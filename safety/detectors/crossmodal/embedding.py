@@ -49,23 +49,30 @@ class SentenceEncoder:
     L2-normalised (the model's own recipe). The weights are the package's, untouched (the text
     channel's detector fine-tunes a copy of the top layers; this one is not shared with it)."""
 
-    def __init__(self, model_dir: Path | None = None, *, max_tokens: int = 128) -> None:
-        from safety.detectors.text.encoder import load_minilm
+    def __init__(self, model_dir: Path | None = None, *, max_tokens: int = 128, runtime: str = "torch") -> None:
+        """``runtime="onnxruntime"``: the forward pass runs in ONNX Runtime
+        (:mod:`safety.detectors.text.onnx_runtime`; embeddings within 1e-5 of torch's)."""
+        from safety.detectors.text.encoder import TorchHiddenStates, load_minilm
 
         self.model_dir, self.tokenizer, self.model = load_minilm(model_dir)
         self.max_tokens = max_tokens
         self.dim = self.model.config.hidden_size
+        self.hidden_states = TorchHiddenStates(self.model)
+        if runtime != "torch":
+            from safety.detectors.text.onnx_runtime import sentence_encoder_states
+
+            self.hidden_states = sentence_encoder_states(self, runtime=runtime)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+        from safety.detectors.text.encoder import mean_pool
+
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 batch = self.tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
                                        max_length=self.max_tokens, return_tensors="pt")
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
-                out.append(torch.nn.functional.normalize(mean, dim=1))
+                hidden = self.hidden_states(batch["input_ids"], batch["attention_mask"])
+                out.append(torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=1))
         return torch.cat(out) if out else torch.empty(0, self.dim)
 
 

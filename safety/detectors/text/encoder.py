@@ -6,6 +6,10 @@ overlapping token windows; :meth:`MiniLMEncoder.features` returns one feature ro
 the window's owner, so heads can take the max over a text's windows.
 
 Features per window: mean-pooled and max-pooled last hidden states (2 x 384).
+
+The transformer's forward pass is a swappable backend (:class:`TorchHiddenStates` by default;
+:mod:`safety.detectors.text.onnx_runtime` puts ONNX Runtime there); tokenising, windows and pooling
+stay here, so both runtimes share them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -47,12 +52,40 @@ def load_minilm(model_dir: Path | None = None) -> tuple[Path, object, torch.nn.M
     return model_dir, tokenizer, AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
 
 
+class HiddenStates(Protocol):
+    """A transformer forward pass: (ids, mask), both (batch, tokens) int64 -> (batch, tokens, dim)."""
+
+    runtime: str
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+
+class TorchHiddenStates:
+    """The torch model's last hidden states (differentiable: the training recipe uses it)."""
+
+    runtime = "torch"
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the hidden states over the tokens the mask keeps, (batch, dim)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
 class MiniLMEncoder:
     def __init__(self, model_dir: Path | None = None, *, window: int = WINDOW, stride: int = STRIDE) -> None:
         self.model_dir, self.tokenizer, self.model = load_minilm(model_dir)
         self.window = window
         self.stride = stride
         self.dim = 2 * self.model.config.hidden_size
+        #: Where the forward pass runs (torch unless a runtime replaced it).
+        self.hidden_states: HiddenStates = TorchHiddenStates(self.model)
 
     def windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
         """Token-id windows (with [CLS]/[SEP]) for every text, and each window's owner."""
@@ -71,11 +104,10 @@ class MiniLMEncoder:
 
     def pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean- and max-pooled last hidden states, (batch, 768). Differentiable (used in training)."""
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        mean = (hidden * m).sum(1) / m.sum(1)
+        hidden = self.hidden_states(ids, mask)
+        m = mask.unsqueeze(-1)
         maxed = hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(1).values
-        return torch.cat([mean, maxed], dim=1)
+        return torch.cat([mean_pool(hidden, mask), maxed], dim=1)
 
     @staticmethod
     def pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

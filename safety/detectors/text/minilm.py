@@ -11,12 +11,19 @@ card). At run time, for each text:
   occlusion: each word is removed in turn and the drop in that category's probability is the
   word's score.
 
-``load(quantize="int8")`` is the compressed fast path: after the real weights are loaded, every
-``nn.Linear`` of the encoder becomes a dynamically quantized int8 layer (weights int8 per output
-channel, activations quantized per call; ``torch.ao.quantization.quantize_dynamic``). Its scores
-differ slightly from the fp32 model's, so it reports its own id (``minilm-toxicity-int8``) and
-version; everything else (variants, windows, heads, calibration, spans) is the same code path.
-Measured trade-off: ``bench/compress_text.py`` and the model card.
+Runtimes and compression (``load(runtime=..., quantize=...)``); everything but the encoder's
+forward pass (variants, windows, heads, calibration, spans) is the same code path:
+
+* ``runtime="onnxruntime"`` runs the encoder in ONNX Runtime
+  (:mod:`safety.detectors.text.onnx_runtime`): probabilities within about 1e-6 of torch's, so the
+  id stays ``minilm-toxicity`` and the version says the runtime. The default bundle runs this.
+* ``quantize="int8"`` is the compressed fast path: in ONNX Runtime, onnxruntime's dynamic int8
+  quantizer on the exported graph; in torch, every ``nn.Linear`` of the encoder becomes a
+  dynamically quantized int8 layer (``torch.ao.quantization.quantize_dynamic``). Either way the
+  weights are int8 per output channel and activations are quantized per call; scores differ
+  slightly from the float32 model's, so the detector reports its own id
+  (``minilm-toxicity-int8``) and version. Measured trade-off: ``bench/compress_text.py`` and the
+  model card.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from torch import nn
 
 from safety.artifacts import Artifact, load_artifact, sha256_file
 from safety.calibration import calibrator_from_dict
+from safety.detectors import ort
 from safety.detectors.protocol import Detection, DetectorInfo, DetectorKind, TextSpan
 from safety.detectors.text.encoder import MiniLMEncoder, max_by_owner
 from safety.detectors.text.normalize import variants
@@ -89,15 +97,18 @@ class MiniLMToxicityDetector:
         self.max_explained_words = max_explained_words
 
     @classmethod
-    def load(cls, artifact: Artifact | None = None, *, explain: bool = True,
-             explain_threshold: float = 0.5, quantize: str | None = None) -> "MiniLMToxicityDetector":
+    def load(cls, artifact: Artifact | None = None, *, explain: bool = True, explain_threshold: float = 0.5,
+             quantize: str | None = None, runtime: str = "torch") -> "MiniLMToxicityDetector":
         """Load the artifact. ``explain=False`` skips the occlusion spans (about half the batched
         cost on flagged texts); otherwise texts whose top category reaches ``explain_threshold``
         get spans. ``quantize="int8"``: after the weights are loaded (and checked), the encoder's
-        linear layers are dynamically quantized to int8 (:func:`quantize_int8`); the detector's
-        id and version then say so (``minilm-toxicity-int8``, ``<version>+int8``)."""
+        linear layers are dynamically quantized to int8 (:func:`quantize_int8`, or onnxruntime's
+        quantizer with ``runtime="onnxruntime"``); the detector's id and version then say so
+        (``minilm-toxicity-int8``, ``<version>+int8``). ``runtime="onnxruntime"``: the encoder's
+        forward pass runs in ONNX Runtime (the version ends in ``+onnxruntime@<its version>``)."""
         if quantize is not None and quantize not in QUANTIZATIONS:
             raise ValueError(f"unknown quantization {quantize!r}; known: {', '.join(QUANTIZATIONS)}")
+        ort.check_runtime(runtime)
         artifact = artifact or load_artifact(ARTIFACT)
         config = json.loads(artifact.file("config.json").read_text(encoding="utf-8"))
         encoder = MiniLMEncoder(window=config["window"], stride=config["stride"])
@@ -119,8 +130,16 @@ class MiniLMToxicityDetector:
             raise ArtifactIntegrityError(f"artifact {artifact.name!r} is not a valid text head: {exc}") from exc
         detector_id, version = config["id"], artifact.version
         if quantize == "int8":
-            quantize_int8(encoder.model)  # the heads stay float32: 0.2M multiply-adds per window
             detector_id, version = f"{detector_id}-int8", f"{version}+int8"
+        if runtime == "onnxruntime":
+            from safety.detectors.text.onnx_runtime import hidden_states
+
+            weights = [f"{artifact.name}@{artifact.sha256}", *(f"{n}@{d}" for n, d in sorted(config["encoder"]["files"].items()))]
+            encoder.hidden_states = hidden_states(encoder.model, encoder.tokenizer, name=artifact.name, weights=weights,
+                                                  quantize=quantize)
+            version += ort.runtime_version()
+        elif quantize == "int8":
+            quantize_int8(encoder.model)  # the heads stay float32: 0.2M multiply-adds per window
         info = DetectorInfo(id=detector_id, version=version, kind=DetectorKind.TEXT, sha256=artifact.sha256,
                             label_map=label_map)
         return cls(encoder=encoder, heads=heads, labels=labels, calibrators=calibrators, info=info,
