@@ -91,7 +91,7 @@ async def _from_multipart(request: Request, settings) -> tuple[str | None, bytes
     openapi_extra=_REQUEST_BODY_DOC,
     responses={400: {}, 413: {}, 415: {}, 422: {}},
 )
-async def moderate(request: Request, moderator: ModeratorDep, settings: SettingsDep, run: RunnerDep) -> ModerationResult:
+async def moderate(request: Request, moderator: ModeratorDep, settings: SettingsDep, run: RunnerDep) -> Response:
     kind = media_type(request)
     if kind == "application/json":
         text, image, policy = await _from_json(request, settings)
@@ -100,9 +100,14 @@ async def moderate(request: Request, moderator: ModeratorDep, settings: Settings
     else:
         raise HTTPError(415, "unsupported_media_type",
                         f"content type {kind or '(none)'!r} is not supported; send application/json or multipart/form-data")
-    item = await run_in_threadpool(prepare, text, image, limits=moderator.limits)
+    if image is None:  # text checks are quick: no thread hop
+        item = prepare(text, None, limits=moderator.limits)
+    else:  # decoding is not: off the event loop
+        item = await run_in_threadpool(prepare, text, image, limits=moderator.limits)
     (result,) = await run([item], policy)
-    return result
+    # Serialised once by pydantic-core; returning the model would have FastAPI validate it again
+    # against response_model (which stays, for the OpenAPI schema) and encode it a second time.
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.get("/healthz", summary="Liveness: the process is up")

@@ -160,6 +160,8 @@ def test_metrics_count_requests_verdicts_errors_and_batches(batched_client):
     client.post("/v1/moderate", json={"text": "you idiot"})
     client.post("/v1/moderate", json={"text": "hello there"})
     client.post("/v1/moderate", json={"text": ""})
+    client.post("/v1/moderate", content=b"text", headers={"content-type": "text/plain"})
+    client.get("/no-such-route")
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     body = response.text
@@ -167,6 +169,9 @@ def test_metrics_count_requests_verdicts_errors_and_batches(batched_client):
     assert 'safety_category_actions_total{action="block",category="insult"} 1.0' in body
     assert 'safety_errors_total{type="empty_input"} 1.0' in body
     assert 'safety_http_request_duration_seconds_count{endpoint="/v1/moderate",method="POST",status="200"} 2.0' in body
+    assert 'safety_http_request_duration_seconds_count{endpoint="/v1/moderate",method="POST",status="400"} 1.0' in body
+    assert 'safety_http_request_duration_seconds_count{endpoint="/v1/moderate",method="POST",status="415"} 1.0' in body
+    assert 'safety_http_request_duration_seconds_count{endpoint="unmatched",method="GET",status="404"} 1.0' in body
     assert "safety_batch_size_count 2.0" in body and "safety_queue_depth 0.0" in body
     assert 'safety_channel_duration_seconds_count{channel="text"} 2.0' in body
     assert "idiot" not in body and "hello" not in body  # never content in labels
