@@ -9,8 +9,9 @@ starts ``safety serve`` as a child process on a free port, times process start t
 coroutines send ``POST /v1/moderate`` back to back until ``--requests`` requests are done (or
 ``--seconds`` pass). Every request carries a distinct text (so the result cache never answers;
 it is also turned off, ``SAFETY_CACHE_SIZE=0``). Reported per run: throughput (requests/s),
-latency p50/p95/p99, error rate by status, the server's peak RSS (VmHWM from /proc), and the
-batch sizes the server saw (from its ``/metrics``). The summary gives batched/unbatched
+latency p50/p95/p99, error rate by status, the server's peak RSS (VmHWM from /proc), the
+batch sizes the server saw (from its ``/metrics``), and the CPU time per request of the server
+and of this driver (both share the machine's cores). The summary gives batched/unbatched
 throughput at each client count.
 """
 
@@ -65,6 +66,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """User + system CPU time of a process, all threads (this one when ``pid`` is None)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -174,14 +187,22 @@ def main() -> int:
                            if v is not None} for t in pool]
                 asyncio.run(drive(server.url, min(clients, 4), bodies[:10], args.seconds))  # warm-up
                 before = server.batch_sizes()
+                cpu_before = cpu_seconds(server.process.pid), cpu_seconds()
                 result = asyncio.run(drive(server.url, clients, bodies[10:], args.seconds))
+                cpu_after = cpu_seconds(server.process.pid), cpu_seconds()
                 after = server.batch_sizes()
+                if None not in cpu_before + cpu_after and result["requests"]:
+                    # Where the 2 cores went: the server (models and HTTP) and this driver (httpx).
+                    result["cpu_ms_per_request"] = {
+                        "server": round(1000 * (cpu_after[0] - cpu_before[0]) / result["requests"], 2),
+                        "driver": round(1000 * (cpu_after[1] - cpu_before[1]) / result["requests"], 2)}
                 batches = after["batches"] - before["batches"]
                 result["server_batches"] = int(batches)
                 result["mean_batch_size"] = round((after["items"] - before["items"]) / batches, 2) if batches else None
                 result["peak_rss_mb"] = peak_rss_mb(server.process.pid)
                 runs[mode].append(result)
-                print(mode, clients, result["requests_per_s"], "req/s", result["latency"], file=sys.stderr)
+                print(mode, clients, result["requests_per_s"], "req/s", result["latency"], result.get("cpu_ms_per_request"),
+                      file=sys.stderr)
             rss[mode] = peak_rss_mb(server.process.pid)
         finally:
             server.stop()

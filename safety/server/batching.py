@@ -42,7 +42,7 @@ class _Waiting:
 
 
 class MicroBatcher:
-    def __init__(self, moderator: Moderator, *, max_size: int = 32, max_wait_ms: float = 2.0, max_queue: int = 256,
+    def __init__(self, moderator: Moderator, *, max_size: int = 32, max_wait_ms: float = 0.0, max_queue: int = 256,
                  on_batch: Callable[[int, float], None] | None = None) -> None:
         self.moderator = moderator
         self.max_size = max_size

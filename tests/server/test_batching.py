@@ -56,6 +56,35 @@ def test_batches_are_bounded_in_size():
     assert detector.batches == [4, 4, 2]
 
 
+def test_without_a_wait_a_lone_request_runs_at_once_and_arrivals_during_a_run_form_the_next_batch():
+    """The default ``max_wait_ms=0``: the first request does not wait for company; the requests
+    that arrive while its batch runs are gathered into one batch when it ends."""
+    slow = fakes.Slow()
+    moderator = fake_moderator(text=spec("slow", DetectorKind.TEXT, fakes.loaded(slow)), timeout=5)
+    moderator.cache.max_entries = 0
+    sizes: list[int] = []
+    batcher = MicroBatcher(moderator, max_size=32, on_batch=lambda n, waited: sizes.append(n))
+    assert batcher.max_wait_s == 0.0
+
+    async def main():
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit([prepare("first", None, limits=LIMITS)], None))
+            while not sizes:  # the first batch started with one item, without waiting
+                await asyncio.sleep(0.001)
+            later = [asyncio.ensure_future(batcher.submit([prepare(f"t{i}", None, limits=LIMITS)], None))
+                     for i in range(5)]
+            await asyncio.sleep(0.05)
+            assert sizes == [1] and batcher.depth == 5  # queued behind the running batch
+            slow.release.set()
+            return await asyncio.gather(first, *later)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(main())
+    assert sizes == [1, 5] and len(results) == 6
+
+
 def test_each_request_keeps_its_own_policy_inside_a_shared_batch():
     moderator, detector = keyword_moderator()
     batcher = MicroBatcher(moderator, max_size=8, max_wait_ms=200)
