@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make serve   create .venv, install, start the REST service on 127.0.0.1:8000
+#   make serve   create .venv, install, export the ONNX graphs once, start the REST service on 127.0.0.1:8000
 #   make test    create/reuse .venv, install, run the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 serve: $(STAMP)
+	$(BIN)/safety prepare
 	$(BIN)/safety serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

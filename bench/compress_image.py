@@ -3,7 +3,7 @@
     flock /tmp/cpu.lock .venv/bin/python bench/compress_image.py [--calls 200] [--warmup 20] [--batch-size 32] [--out bench/results/compress_image.json]
 
 Both sides are the registry's detectors with tiles on and Grad-CAM off: ``image-cnn-no-regions``
-(torch; the same scores as ``image-cnn``) and ``image-cnn-ort`` (the same weights exported to
+(torch; the same scores as ``image-cnn``) and ``image-cnn-ort-no-regions`` (the same weights exported to
 ONNX and run by onnxruntime, :mod:`safety.detectors.image.onnx_runtime`). torch runs 2 intra-op
 threads, onnxruntime as many; everything runs on the one inference thread (``safety.runtime``).
 
@@ -59,7 +59,7 @@ SIZE = (640, 480)
 SUITES = ("benign", "weapons", "knives")
 SWEEP = (1, 2, 4, 8)
 ROUND = 6
-RUNTIMES = {"torch": "image-cnn-no-regions", "onnxruntime": "image-cnn-ort"}
+RUNTIMES = {"torch": "image-cnn-no-regions", "onnxruntime": "image-cnn-ort-no-regions"}
 
 
 def _r(x: float) -> float:
@@ -121,7 +121,7 @@ def main() -> int:
                 out = {}
                 for name in ("empty_cache", "warm_cache"):
                     t0 = time.perf_counter()
-                    detector = ImageCNNDetector.load(runtime="onnxruntime", explain=False, id="image-cnn-ort")
+                    detector = ImageCNNDetector.load(runtime="onnxruntime", explain=False)
                     out[name] = round(time.perf_counter() - t0, 2)
                 out["graph_mb"] = {s.artifact.name: round(onnx_runtime.graph_paths(s.scorer)[0].stat().st_size / 1e6, 1)
                                    for s in detector.scorers}

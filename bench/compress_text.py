@@ -4,7 +4,7 @@
                                                                 [--out bench/results/compress_text.json]
 
 Run it under the CPU lock (``flock``) so that no other timing run overlaps it on the 2-core
-machine; the whole run takes about 3 min on a quiet machine. Every variant loads the same artifact
+machine; the whole run takes about 75 s on a quiet machine. Every variant loads the same artifact
 (``models/minilm_toxicity``); heads and calibration are unchanged:
 
 * ``fp32``: ``MiniLMToxicityDetector.load()``, torch float32 (the baseline);

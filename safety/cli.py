@@ -1,8 +1,9 @@
-"""Command line: ``safety moderate``, ``safety serve``, ``safety eval`` (run / compare / gate), ``safety train``.
+"""Command line: ``safety moderate``, ``safety serve``, ``safety prepare``, ``safety eval`` (run /
+compare / gate), ``safety train``.
 
 Exit status: 0 when moderation ran (whatever the verdict; read ``action``), 2 for bad input, an
 unknown or invalid policy, or bad usage, 3 when ``safety eval gate`` finds a gate missed, 1 for
-any other failure.
+any other failure (``safety prepare``: a detector that did not load).
 """
 
 from __future__ import annotations
@@ -98,6 +99,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return recipes[args.recipe](args.recipe_args)
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    """Load every detector of a bundle once: checks the artifacts and exports the ONNX Runtime
+    graphs into the cache (``safety/detectors/ort.py``), so that a later ``safety serve`` starts
+    from cached graphs (deployments run it at build time)."""
+    import time
+
+    from safety.detectors import ort
+    from safety.pipeline import Moderator
+    from safety.settings import Settings
+
+    bundle = args.bundle or Settings().bundle
+    started = time.perf_counter()
+    moderator = Moderator(bundle=bundle)
+    errors = moderator.warm_up()
+    for channel, error in errors.items():
+        print(f"{channel.value:<12} {'ok' if error is None else 'FAILED: ' + error}")
+    print(f"bundle {bundle}: {time.perf_counter() - started:.1f} s; graphs in {ort.cache_dir()}")
+    return 1 if any(errors.values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safety", description="Self-hosted multimodal harmful-content moderation.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--policy", help="default policy for requests that name none")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=_cmd_serve)
+
+    prepare = commands.add_parser("prepare", help="load a bundle once: check its artifacts, export and cache its ONNX graphs")
+    prepare.add_argument("--bundle", help="model bundle (default: $SAFETY_BUNDLE or offline-default)")
+    prepare.set_defaults(run=_cmd_prepare)
 
     evaluation = commands.add_parser(
         "eval", help="evaluate verdicts on labelled data (also: 'eval compare A B', 'eval gate')",

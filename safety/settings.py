@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     bundle: str = Field("offline-default", description="Model bundle from the detector registry.")
     default_policy: str = Field("default", description="Policy used when a request names none.")
     detector_timeout_s: float = Field(30.0, gt=0, description="Budget per batch for each channel; on expiry the verdict fails closed.")
-    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice).")
+    torch_threads: int | None = Field(None, ge=1, description="intra-op threads of torch and of the ONNX Runtime sessions (default: torch's choice).")
     openclip_model: str | None = Field(None, description="OpenCLIP architecture for the 'openclip' bundle, e.g. ViT-B-32.")
     openclip_checkpoint: str | None = Field(None, description="Path of the OpenCLIP checkpoint file on this machine.")
     prompt_bank: str | None = Field(None, description="Cross-modal prompt bank TOML (default: the packaged one).")

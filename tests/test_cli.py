@@ -85,6 +85,20 @@ def test_serve_starts_the_rest_service():
         process.wait(timeout=20)
 
 
+def test_prepare_exports_the_bundles_graphs_into_the_cache(capsys, tmp_path, monkeypatch):
+    from safety.detectors import registry
+
+    monkeypatch.setenv("SAFETY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(registry, "_DEFAULT", None)  # a fresh process's registry: nothing loaded yet
+    assert main(["prepare", "--bundle", "offline-fast"]) == 0
+    out = capsys.readouterr().out
+    assert "text         ok" in out and "image        ok" in out and "cross_modal  ok" in out
+    graphs = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "onnx").glob("*.onnx"))
+    assert graphs == ["all-minilm-l6-v2", "efficientnet_weapons", "minilm_toxicity", "open_nsfw"]
+    assert main(["prepare", "--bundle", "no-such-bundle"]) == 1
+    assert "no-such-bundle" in capsys.readouterr().err
+
+
 def test_eval_run_compare_and_gate(capsys, tmp_path):
     data = tmp_path / "rows.jsonl"
     rows = [{"id": "a", "text": "you are a stupid idiot", "labels": {"insult": 1, "toxicity": 1}},
