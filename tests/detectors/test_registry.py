@@ -112,3 +112,36 @@ def test_the_evaluation_bundle_scores_exactly_like_the_default(real_moderator, p
             c: r.probability for c, r in default.categories.items()}
         assert ours.action is default.action
         assert ours.channels["text"].spans == [] and ours.channels["image"].regions == []
+
+
+def test_the_torch_bundle_gives_the_default_bundles_verdicts(real_moderator):
+    """offline-torch runs the same models in torch alone: probabilities within rounding of the
+    ONNX Runtime default's (so the combiner and thresholds fitted on torch scores apply to both)."""
+    import io
+
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    from safety.pipeline import Moderator
+
+    buffer = io.BytesIO()
+    Image.fromarray(load_sample_image("china.jpg")).resize((640, 480)).save(buffer, format="JPEG", quality=90)
+    photo = buffer.getvalue()  # 640x480: the weapons CNN also scores its tiles
+    torch_moderator = Moderator(bundle="offline-torch", cache_size=0)
+    items = ({"text": "you are a stupid idiot"}, {"text": "a knife on the table", "image": photo}, {"image": photo})
+    for item in items:
+        ours, default = torch_moderator.moderate(**item), real_moderator.moderate(**item)
+        assert ours.action is default.action and set(ours.categories) == set(default.categories)
+        for category, result in ours.categories.items():
+            other = default.categories[category].probability
+            if result.probability is None:
+                assert other is None
+            else:
+                assert abs(result.probability - other) <= 1e-5, category
+        for channel, result in ours.channels.items():
+            assert result.model_id == default.channels[channel].model_id  # the same models...
+            if result.model_version is not None:  # ...in another runtime
+                assert "onnxruntime" not in result.model_version
+                assert "onnxruntime" in default.channels[channel].model_version
+        for name, score in ours.channels["text"].scores.items() if "text" in item else ():
+            assert abs(score - default.channels["text"].scores[name]) <= 1e-5, name
