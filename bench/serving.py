@@ -1,7 +1,7 @@
 """The serving benchmark: text, image and text+image, single and batched, in-process and over HTTP,
 each beside a baseline as a ratio.
 
-    [SAFETY_BUNDLE=offline-ort] .venv/bin/python bench/serving.py [--calls 200] [--warmup 20]
+    [SAFETY_BUNDLE=offline-torch] .venv/bin/python bench/serving.py [--calls 200] [--warmup 20]
                                       [--batch-size 16] [--out bench/results/serving.json]
 
 Warm-up calls are excluded; single rows are ``--calls`` measured calls, batched rows
