@@ -113,6 +113,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     moderator = Moderator(bundle=bundle)
     errors = moderator.warm_up()
+    ort.wait_for_cache_writes()
     for channel, error in errors.items():
         print(f"{channel.value:<12} {'ok' if error is None else 'FAILED: ' + error}")
     print(f"bundle {bundle}: {time.perf_counter() - started:.1f} s; graphs in {ort.cache_dir()}")

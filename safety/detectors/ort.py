@@ -11,8 +11,11 @@ a fixed input, and kept in a cache folder:
 A cached graph's file name carries a key over everything that determines it (the weights' digest,
 the exporting code, torch's and transformers' versions, the opset, any quantization), and a sidecar
 JSON records the graph's own sha256, checked before each load; a graph that fails the check is
-exported again. Where the folder cannot be written, the graph is exported into memory on every
-load (slower starts, same results).
+exported again. The graph is written to the cache by a background thread (writing 90 MB took
+longer than exporting it on the reference machine), so a first start does not wait for the disk;
+a load of the same graph meanwhile uses the bytes in memory, and the interpreter waits for the
+write before it exits (:func:`wait_for_cache_writes` waits now). Where the folder cannot be
+written, the graph is exported into memory on every load (slower starts, same results).
 
 Every session runs on the CPU with as many intra-op threads as torch uses and without spinning
 pool threads (see :func:`session`).
@@ -27,6 +30,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,9 @@ RUNTIMES = ("torch", "onnxruntime")
 OPSET = 17
 _CACHE_ENV = "SAFETY_CACHE_DIR"
 _STALE_KEY = re.compile(r"[0-9a-f]{24}")
+#: Graphs exported by this process whose cache write has not finished: path -> (bytes, writer).
+_PENDING: dict[Path, tuple[bytes, threading.Thread]] = {}
+_PENDING_LOCK = threading.Lock()
 INSTALL_HINT = "pip install onnx==1.23.2 onnxruntime==1.32.0 (dependencies of safety-filter)"
 
 
@@ -149,7 +156,9 @@ def cached_session(name: str, key: str, *, export: Callable[[], bytes], check: C
     cached (best effort). ``meta`` is recorded in the sidecar beside the check's figure."""
     onnxruntime()  # fail with the install hint before spending time on an export
     path, meta_path = graph_paths(name, key, directory)
-    model = _cached(path, meta_path, key)
+    with _PENDING_LOCK:
+        pending = _PENDING.get(path)
+    model = pending[0] if pending is not None else _cached(path, meta_path, key)
     if model is not None:
         return session(model, threads)
     require_onnx()
@@ -160,6 +169,16 @@ def cached_session(name: str, key: str, *, export: Callable[[], bytes], check: C
         raise ModelError(f"the ONNX export of {name} differs from torch by {difference:.3g} (> {tolerance}); not used")
     record = {"key": key, "name": name, **(meta or {}), "onnx_sha256": hashlib.sha256(model).hexdigest(),
               "bytes": len(model), "torch": torch.__version__, "opset": OPSET, "check_at_export": difference}
+    # Not a daemon: the interpreter waits for the write at exit, so no half-written graph is left.
+    writer = threading.Thread(target=_store, args=(name, path, meta_path, model, record), daemon=False,
+                              name=f"safety-onnx-cache-{name}")
+    with _PENDING_LOCK:
+        _PENDING[path] = (model, writer)
+    writer.start()
+    return sess
+
+
+def _store(name: str, path: Path, meta_path: Path, model: bytes, record: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, model)
@@ -169,7 +188,17 @@ def cached_session(name: str, key: str, *, export: Callable[[], bytes], check: C
                        path.parent, exc)
     else:
         _prune(name, keep=path.stem, directory=path.parent)
-    return sess
+    finally:
+        with _PENDING_LOCK:
+            _PENDING.pop(path, None)
+
+
+def wait_for_cache_writes() -> None:
+    """Return when every graph this process exported is written to the cache (or failed to be)."""
+    with _PENDING_LOCK:
+        writers = [writer for _, writer in _PENDING.values()]
+    for writer in writers:
+        writer.join()
 
 
 def _prune(name: str, *, keep: str, directory: Path) -> None:

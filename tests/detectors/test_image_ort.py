@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import threading
 
 import numpy as np
 import onnxruntime
@@ -19,10 +20,11 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
+from safety.detectors import ort
 from safety.detectors.image import onnx_runtime
 from safety.detectors.image.cnn import ImageCNNDetector
 from safety.detectors.image.efficientnet import WeaponsScorer
-from safety.detectors.image.onnx_runtime import OrtScorer, for_runtime
+from safety.detectors.image.onnx_runtime import OrtScorer, check_batch, for_runtime
 from safety.detectors.image.open_nsfw import OpenNSFWScorer
 from safety.detectors.protocol import ImageDetector
 from safety.detectors.registry import Registry
@@ -98,6 +100,7 @@ def test_cache_ids_differ_from_torch_and_the_rest_delegates(scorers):
 
 def test_the_exported_graph_is_cached_verified_and_reexported_when_damaged(scorers, cache, monkeypatch):
     torch_scorer, _ = scorers[1]  # the smaller graph
+    ort.wait_for_cache_writes()
     path, meta, _ = onnx_runtime.graph_paths(torch_scorer, cache)
     assert path.is_file() and meta.is_file()
     exports: list = []
@@ -108,8 +111,31 @@ def test_the_exported_graph_is_cached_verified_and_reexported_when_damaged(score
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")  # same size, different bytes
     OrtScorer.wrap(torch_scorer, directory=cache)
     assert exports == [torch_scorer]
+    ort.wait_for_cache_writes()
     OrtScorer.wrap(torch_scorer, directory=cache)
     assert len(exports) == 1  # the re-export was cached again
+
+
+def test_the_cache_is_written_in_the_background_and_a_load_meanwhile_reuses_the_export(scorers, tmp_path, monkeypatch):
+    torch_scorer, _ = scorers[1]
+    release = threading.Event()
+    real_store = ort._store
+    monkeypatch.setattr(ort, "_store", lambda *args: release.wait(30) and real_store(*args))
+    exports: list = []
+    real_export = onnx_runtime.export
+    monkeypatch.setattr(onnx_runtime, "export", lambda s: exports.append(s) or real_export(s))
+    first = OrtScorer.wrap(torch_scorer, directory=tmp_path)  # returns before the graph is on disk
+    path, meta, _ = onnx_runtime.graph_paths(torch_scorer, tmp_path)
+    assert not path.exists()
+    second = OrtScorer.wrap(torch_scorer, directory=tmp_path)  # the same graph, from memory
+    assert len(exports) == 1
+    x = check_batch(torch_scorer, 2)
+    assert torch.equal(first.outputs(x), second.outputs(x))
+    release.set()
+    ort.wait_for_cache_writes()
+    assert path.is_file() and meta.is_file()
+    OrtScorer.wrap(torch_scorer, directory=tmp_path)
+    assert len(exports) == 1  # and from the disk once written
 
 
 def test_the_ort_detector_returns_the_torch_detectors_schema(ort_detector, scorers):
