@@ -161,8 +161,7 @@ def cached_session(name: str, key: str, *, export: Callable[[], bytes], check: C
     model = pending[0] if pending is not None else _cached(path, meta_path, key)
     if model is not None:
         return session(model, threads)
-    require_onnx()
-    model = export()
+    model = export()  # each exporter checks for the onnx package (require_onnx)
     sess = session(model, threads)
     difference = check(sess)
     if not difference <= tolerance:

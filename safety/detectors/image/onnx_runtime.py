@@ -37,8 +37,6 @@ from safety.errors import ModelError
 if TYPE_CHECKING:
     from safety.detectors.image.cnn import ViewScorer
 
-#: The runtimes ``ImageCNNDetector.load(runtime=...)`` accepts.
-RUNTIMES = ort.RUNTIMES
 #: Bump when the export recipe changes in a way the key below does not see.
 _EXPORT_FORMAT = 1
 #: An export whose outputs differ from torch's by more than this on the check batch is rejected.
